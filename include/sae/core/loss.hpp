@@ -84,6 +84,7 @@ struct ForwardCache {
     SparseCode<Scalar> grad_code;   ///< dL/df on the code's pattern
     SparseCode<Scalar> d_pre;       ///< dL/dpre
     SparseCode<Scalar> aux_code;    ///< AuxK code over dead latents
+    Matrix<Scalar> d_W_enc_transposed;  ///< dL/dW_enc^T [d_sae, d_in]
 };
 
 namespace detail {
@@ -202,7 +203,10 @@ LossBreakdown loss_and_gradients(Autoencoder<Scalar, Act>& model, const ConstMat
     }
 
     // Encoder backward.
-    grads.W_enc.noalias() = cache.centered.transpose() * cache.d_pre;
+    // Computed as (d_pre^T centered)^T: Eigen's sparse^T * dense product walks only the
+    // stored entries, while dense^T * sparse falls back to a much slower path.
+    cache.d_W_enc_transposed.noalias() = cache.d_pre.transpose() * cache.centered;
+    grads.W_enc = cache.d_W_enc_transposed.transpose();
     grads.b_enc = RowVector<Scalar>::Ones(rows) * cache.d_pre;
     if (model.config().decoder_bias) grads.b_dec.noalias() -= grads.b_enc * W_enc.transpose();
     return result;

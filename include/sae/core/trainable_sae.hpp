@@ -1,0 +1,306 @@
+#pragma once
+/// \file trainable_sae.hpp
+/// `TrainableSae`: one SAE together with everything that trains it — Adam, the
+/// learning-rate and sparsity-coefficient schedules, gradient clipping, the decoder
+/// constraint, dead-latent tracking for AuxK, data-dependent initialisation and the
+/// MFR authors' re-initialisation rule. It models the trainer's Model concept
+/// (`train_step`, `step`), and exposes the two halves of a step
+/// (`compute_gradients`, `apply_gradients`) so that an MFR ensemble can add its
+/// coupling gradient in between.
+///
+/// A step:
+///  1. first step only: estimate the input scale (E||s x|| = sqrt(d_in)) and set
+///     b_dec to the geometric median of the batch (untied SAEs with a decoder bias);
+///  2. loss and gradients on s * batch (loss.hpp);
+///  3. re-initialisation rule (optional): with r_j the firing rate of latent j in the
+///     batch and t the target rate (default k / d_sae), if
+///     mean_j (|r_j - t| / t)^3 > threshold, the SAE gets fresh weights and a fresh
+///     Adam, and step 2 is repeated;
+///  4. (caller may add terms to the gradients here)
+///  5. decoder projection, clipping, Adam with the scheduled rate, decoder
+///     renormalisation, dead-latent counters.
+
+#include "adam.hpp"
+#include "autoencoder.hpp"
+#include "geometric_median.hpp"
+#include "loss.hpp"
+#include "metrics.hpp"
+#include "schedule.hpp"
+#include "step_report.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace sae {
+
+/// The MFR authors' rule for restarting an SAE whose firing rates are far from the
+/// target: mean_j (|r_j - t| / t)^3 > threshold.
+struct ReinitRule {
+    bool enabled = false;
+    double threshold = 2.5;    ///< authors' default
+    double target_rate = 0.0;  ///< t; 0 = k / d_sae (1/16 in the authors' synthetic set-up)
+
+    void validate() const {
+        if (!(threshold > 0.0)) throw config_error("reinit.threshold = " + std::to_string(threshold) + " must be > 0");
+        if (!(target_rate >= 0.0 && target_rate <= 1.0)) {
+            throw config_error("reinit.target_rate = " + std::to_string(target_rate) + " must be in [0, 1]");
+        }
+    }
+};
+
+/// Everything about how one SAE is optimised.
+struct TrainingConfig {
+    LearningRateSchedule learning_rate{};  ///< base rate 1e-3, warm-up and decay
+    AdamConfig adam{};
+    CoefficientWarmup sparsity{};          ///< lambda of the L1/L0 penalty, with warm-up
+    LossConfig loss{};
+    double max_grad_norm = 0.0;            ///< global gradient-norm clip; 0 = off
+    std::size_t dead_after_tokens = 10'000'000;  ///< a latent silent this long is dead
+    bool init_decoder_bias_to_median = true;     ///< untied SAEs with a decoder bias
+    bool normalize_inputs = false;         ///< scale inputs so E||x|| = sqrt(d_in)
+    ReinitRule reinit{};
+
+    void validate() const {
+        learning_rate.validate();
+        adam.validate();
+        sparsity.validate();
+        loss.validate();
+        reinit.validate();
+        if (!(max_grad_norm >= 0.0)) {
+            throw config_error("max_grad_norm = " + std::to_string(max_grad_norm) + " must be >= 0");
+        }
+        if (dead_after_tokens == 0) throw config_error("dead_after_tokens must be positive");
+    }
+};
+
+namespace detail {
+
+template <class Config, class = void>
+struct has_k : std::false_type {};
+template <class Config>
+struct has_k<Config, std::void_t<decltype(std::declval<Config>().k)>> : std::true_type {};
+
+}  // namespace detail
+
+/// Deterministic, well-mixed seed for member `index` of a family seeded by `seed`
+/// (SplitMix64), so that neighbouring members do not get correlated streams.
+inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t index) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (index + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+template <class Scalar, template <class> class Act>
+class TrainableSae {
+public:
+    using scalar_type = Scalar;
+    using Model = Autoencoder<Scalar, Act>;
+    using ActivationConfig = typename Model::ActivationConfig;
+
+    TrainableSae(const AutoencoderConfig& model_config, const ActivationConfig& activation_config,
+                 const TrainingConfig& training, std::uint64_t seed)
+        : training_((training.validate(), training)), seed_(seed), model_(model_config, activation_config, seed),
+          adam_(training.adam), firing_(model_config.d_sae, training.dead_after_tokens) {
+        if (training_.normalize_inputs && model_config.tied) {
+            throw config_error("normalize_inputs: a tied SAE cannot absorb the input scale; use an untied SAE");
+        }
+        if (training_.reinit.enabled) reinit_target_ = resolve_target_rate();
+    }
+
+    /// One full optimisation step on `batch` [batch, d_in].
+    StepReport train_step(const ConstMatrixRef<Scalar>& batch) {
+        const LossBreakdown loss = compute_gradients(batch);
+        apply_gradients();
+        return report(loss);
+    }
+
+    /// Steps 1-3 of the file comment; leaves the gradients in `gradients()`.
+    LossBreakdown compute_gradients(const ConstMatrixRef<Scalar>& batch) {
+        detail::check_batch(batch, model_.d_in(), "TrainableSae::train_step");
+        if (!initialised_) initialise_from(batch);
+        reinitialized_ = false;
+        const ConstMatrixRef<Scalar> x = scaled(batch);
+        LossBreakdown loss = evaluate(x);
+        if (training_.reinit.enabled) {
+            activity_ = firing_rate_deviation(cache_.code);
+            if (activity_ > training_.reinit.threshold) {
+                restart();
+                loss = evaluate(x);
+            }
+        }
+        samples_in_step_ = batch.rows();
+        return loss;
+    }
+
+    /// Step 5 of the file comment.
+    void apply_gradients() {
+        project_decoder_gradient(model_, grads_);
+        std::vector<ParameterView<Scalar>> views = parameter_views();
+        grad_norm_ = clip_gradient_norm(views, training_.max_grad_norm);
+        learning_rate_ = training_.learning_rate.at(step_);
+        adam_.step(views, learning_rate_);
+        if (model_.config().tied) {
+            model_.refresh_tied_decoder();
+        } else if (model_.config().unit_norm_decoder) {
+            model_.normalize_decoder_rows();
+        }
+        firing_.update(cache_.code);
+        ++step_;
+        samples_ += static_cast<std::size_t>(samples_in_step_);
+    }
+
+    /// The named metrics of the last step.
+    StepReport report(const LossBreakdown& loss) const {
+        StepReport r;
+        r.step = step_;
+        r.samples = samples_;
+        r.loss = loss.total();
+        r.metrics = {{"reconstruction", loss.reconstruction},
+                     {"mse", last_mse()},
+                     {"sparsity", loss.sparsity},
+                     {"aux", loss.auxiliary},
+                     {"l0", loss.mean_l0},
+                     {"dead_fraction", firing_.dead_fraction()},
+                     {"lr", learning_rate_},
+                     {"grad_norm", grad_norm_}};
+        if (training_.reinit.enabled) {
+            r.metrics.emplace_back("activity_deviation", activity_);
+            r.metrics.emplace_back("reinits", static_cast<double>(reinit_count_));
+        }
+        return r;
+    }
+
+    std::size_t step() const { return step_; }
+    std::size_t samples() const { return samples_; }
+    const Model& model() const { return model_; }
+    Model& model() { return model_; }
+    Gradients<Scalar>& gradients() { return grads_; }
+    const ForwardCache<Scalar>& cache() const { return cache_; }
+    const FiringTracker& firing() const { return firing_; }
+    const TrainingConfig& training_config() const { return training_; }
+    Scalar input_scale() const { return input_scale_; }
+    bool reinitialized_this_step() const { return reinitialized_; }
+    std::size_t reinit_count() const { return reinit_count_; }
+    const Adam<Scalar>& optimizer() const { return adam_; }
+
+    /// The trained SAE for raw (unscaled) inputs: the input scale folded into the
+    /// weights (SAELens' fold_activation_norm_scaling_factor).
+    Model exported_model() const {
+        Model copy = model_;
+        if (input_scale_ != Scalar(1)) copy.fold_input_scale(input_scale_);
+        return copy;
+    }
+
+    /// mean_j (|r_j - t| / t)^3 for the firing rates r_j of `code` (rows = samples).
+    double firing_rate_deviation(const SparseCode<Scalar>& code) const {
+        Eigen::ArrayXd counts = Eigen::ArrayXd::Zero(model_.d_sae());
+        for (Index r = 0; r < code.outerSize(); ++r) {
+            for (typename SparseCode<Scalar>::InnerIterator it(code, r); it; ++it) {
+                if (it.value() != Scalar(0)) counts(it.col()) += 1.0;
+            }
+        }
+        const Eigen::ArrayXd rates = counts / static_cast<double>(std::max<Index>(1, code.rows()));
+        return ((rates - reinit_target_).abs() / reinit_target_).cube().mean();
+    }
+
+private:
+    double resolve_target_rate() const {
+        if (training_.reinit.target_rate > 0.0) return training_.reinit.target_rate;
+        if constexpr (detail::has_k<ActivationConfig>::value) {
+            return static_cast<double>(model_.activation().config().k) / static_cast<double>(model_.d_sae());
+        } else {
+            throw config_error(std::string("reinit.target_rate must be set for the ") + Model::Activation::architecture +
+                               " activation, which has no k");
+        }
+    }
+
+    void initialise_from(const ConstMatrixRef<Scalar>& batch) {
+        if (training_.normalize_inputs) {
+            const double mean_norm = static_cast<double>(batch.rowwise().norm().mean());
+            if (!(mean_norm > 0.0)) throw numeric_error("normalize_inputs: the first batch has zero norm");
+            input_scale_ = static_cast<Scalar>(std::sqrt(static_cast<double>(model_.d_in())) / mean_norm);
+        }
+        if (uses_median_init()) {
+            const Matrix<Scalar> sample = batch * input_scale_;
+            median_ = geometric_median(sample);
+        }
+        initialised_ = true;
+        apply_median();
+    }
+
+    bool uses_median_init() const {
+        return training_.init_decoder_bias_to_median && model_.config().decoder_bias && !model_.config().tied;
+    }
+
+    void apply_median() {
+        if (uses_median_init()) model_.mutable_b_dec() = median_;
+    }
+
+    ConstMatrixRef<Scalar> scaled(const ConstMatrixRef<Scalar>& batch) {
+        if (input_scale_ == Scalar(1)) return batch;
+        scaled_batch_ = batch * input_scale_;
+        return scaled_batch_;
+    }
+
+    LossBreakdown evaluate(const ConstMatrixRef<Scalar>& x) {
+        const Eigen::Array<bool, Eigen::Dynamic, 1> dead = firing_.dead_mask();
+        const double lambda = training_.sparsity.at(step_);
+        LossBreakdown loss = loss_and_gradients(model_, x, training_.loss, lambda, &dead, cache_, grads_);
+        last_batch_elements_ = static_cast<double>(x.size());
+        last_squared_error_ = static_cast<double>((cache_.x_hat - x).squaredNorm());
+        return loss;
+    }
+
+    /// Fresh weights (a new seed derived from the restart count) and a fresh Adam.
+    void restart() {
+        ++reinit_count_;
+        model_.reinitialize(derive_seed(seed_, reinit_count_));
+        apply_median();
+        adam_.reset();
+        reinitialized_ = true;
+    }
+
+    double last_mse() const { return last_batch_elements_ > 0 ? last_squared_error_ / last_batch_elements_ : 0.0; }
+
+    std::vector<ParameterView<Scalar>> parameter_views() {
+        std::vector<ParameterView<Scalar>> views;
+        views.push_back(make_parameter_view("W_enc", model_.mutable_W_enc(), grads_.W_enc));
+        views.push_back(make_parameter_view("b_enc", model_.mutable_b_enc(), grads_.b_enc));
+        if (!model_.config().tied) views.push_back(make_parameter_view("W_dec", model_.mutable_W_dec(), grads_.W_dec));
+        if (model_.config().decoder_bias) views.push_back(make_parameter_view("b_dec", model_.mutable_b_dec(), grads_.b_dec));
+        if constexpr (Model::Activation::trains_parameter) {
+            views.push_back(make_parameter_view(model_.activation().parameter_name(), model_.activation().parameter(),
+                                                grads_.parameter));
+        }
+        return views;
+    }
+
+    TrainingConfig training_;
+    std::uint64_t seed_;
+    Model model_;
+    Adam<Scalar> adam_;
+    FiringTracker firing_;
+    ForwardCache<Scalar> cache_;
+    Gradients<Scalar> grads_;
+    Matrix<Scalar> scaled_batch_;
+    RowVector<Scalar> median_;
+    Scalar input_scale_ = Scalar(1);
+    bool initialised_ = false;
+    bool reinitialized_ = false;
+    double reinit_target_ = 0.0;
+    double activity_ = 0.0;
+    double learning_rate_ = 0.0;
+    double grad_norm_ = 0.0;
+    double last_squared_error_ = 0.0;
+    double last_batch_elements_ = 0.0;
+    Index samples_in_step_ = 0;
+    std::size_t reinit_count_ = 0;
+    std::size_t step_ = 0;
+    std::size_t samples_ = 0;
+};
+
+}  // namespace sae

@@ -1,0 +1,26 @@
+#pragma once
+/// \file sae.hpp
+/// Umbrella header: everything libsae offers.
+
+#include "core/activation.hpp"
+#include "core/activations/batch_topk.hpp"
+#include "core/activations/jump_relu.hpp"
+#include "core/activations/relu_l1.hpp"
+#include "core/activations/topk.hpp"
+#include "core/adam.hpp"
+#include "core/autoencoder.hpp"
+#include "core/callbacks.hpp"
+#include "core/error.hpp"
+#include "core/geometric_median.hpp"
+#include "core/loss.hpp"
+#include "core/metrics.hpp"
+#include "core/schedule.hpp"
+#include "core/step_report.hpp"
+#include "core/trainable_sae.hpp"
+#include "core/trainer.hpp"
+#include "core/types.hpp"
+#include "data/synthetic.hpp"
+#include "mfr/ensemble.hpp"
+#include "mfr/feature_matching.hpp"
+#include "mfr/linear_assignment.hpp"
+#include "mfr/penalty.hpp"

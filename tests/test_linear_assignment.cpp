@@ -1,0 +1,292 @@
+// Tests for sae/mfr/linear_assignment.hpp: exact rectangular linear assignment.
+// Expected optima come from brute force over all injective maps, hand enumeration,
+// planted solutions and the sorted-matching property of convex 1-D costs.
+#include "sae/mfr/linear_assignment.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+namespace {
+
+using sae::Index;
+
+/// Minimum (or maximum) total over every injective map from the shorter side of `cost`
+/// to the longer one, by exhaustive depth-first enumeration.
+class BruteForce {
+public:
+    BruteForce(const sae::Matrix<double>& cost, bool maximise)
+        : cost_(cost.rows() <= cost.cols() ? cost : sae::Matrix<double>(cost.transpose())),
+          sign_(maximise ? -1.0 : 1.0),
+          used_(static_cast<std::size_t>(cost_.cols()), false) {}
+
+    double best_total() {
+        best_ = std::numeric_limits<double>::infinity();
+        extend(0, 0.0);
+        return sign_ * best_;
+    }
+
+private:
+    void extend(Index row, double partial) {
+        if (row == cost_.rows()) {
+            best_ = std::min(best_, partial);
+            return;
+        }
+        for (Index col = 0; col < cost_.cols(); ++col) {
+            if (!used_[static_cast<std::size_t>(col)]) {
+                used_[static_cast<std::size_t>(col)] = true;
+                extend(row + 1, partial + sign_ * cost_(row, col));
+                used_[static_cast<std::size_t>(col)] = false;
+            }
+        }
+    }
+
+    sae::Matrix<double> cost_;
+    double sign_;
+    std::vector<bool> used_;
+    double best_ = 0.0;
+};
+
+/// The assignment is a valid matching of min(rows, cols) pairs and total_cost is the
+/// sum of `cost` over those pairs.
+template <class Derived>
+void check_valid(const Eigen::MatrixBase<Derived>& cost, const sae::Assignment& result) {
+    REQUIRE(result.row_to_col.size() == static_cast<std::size_t>(cost.rows()));
+    REQUIRE(result.col_to_row.size() == static_cast<std::size_t>(cost.cols()));
+    Index n_pairs = 0;
+    double total = 0.0;
+    for (Index row = 0; row < cost.rows(); ++row) {
+        const Index col = result.row_to_col[static_cast<std::size_t>(row)];
+        if (col < 0) {
+            CHECK(col == -1);
+            continue;
+        }
+        REQUIRE(col < cost.cols());
+        CHECK(result.col_to_row[static_cast<std::size_t>(col)] == row);
+        total += static_cast<double>(cost(row, col));
+        ++n_pairs;
+    }
+    const Index n_assigned_cols = static_cast<Index>(
+        std::count_if(result.col_to_row.begin(), result.col_to_row.end(), [](Index r) { return r >= 0; }));
+    CHECK(n_pairs == std::min(cost.rows(), cost.cols()));
+    CHECK(n_assigned_cols == n_pairs);
+    CHECK_THAT(result.total_cost, Catch::Matchers::WithinAbs(total, 1e-9));
+}
+
+sae::Matrix<double> random_matrix(Index rows, Index cols, std::mt19937_64& rng, double low, double high) {
+    std::uniform_real_distribution<double> uniform(low, high);
+    sae::Matrix<double> m(rows, cols);
+    for (Index i = 0; i < m.size(); ++i) {
+        m.data()[i] = uniform(rng);
+    }
+    return m;
+}
+
+sae::Matrix<double> random_integer_matrix(Index rows, Index cols, std::mt19937_64& rng, int max_value) {
+    std::uniform_int_distribution<int> uniform(0, max_value);
+    sae::Matrix<double> m(rows, cols);
+    for (Index i = 0; i < m.size(); ++i) {
+        m.data()[i] = uniform(rng);
+    }
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("linear assignment matches brute force on small rectangular matrices", "[linear_assignment]") {
+    const Index rows = GENERATE(range(1, 8));
+    const Index cols = GENERATE(range(1, 8));
+    std::mt19937_64 rng(1000 + static_cast<std::uint64_t>(rows * 10 + cols));
+    for (int trial = 0; trial < 8; ++trial) {
+        const sae::Matrix<double> cost = random_matrix(rows, cols, rng, -10.0, 10.0);
+        const sae::Assignment result = sae::solve_linear_assignment(cost);
+        check_valid(cost, result);
+        CHECK_THAT(result.total_cost, Catch::Matchers::WithinAbs(BruteForce(cost, false).best_total(), 1e-9));
+
+        const sae::Assignment best = sae::solve_linear_assignment_max(cost);
+        check_valid(cost, best);
+        CHECK_THAT(best.total_cost, Catch::Matchers::WithinAbs(BruteForce(cost, true).best_total(), 1e-9));
+    }
+}
+
+TEST_CASE("linear assignment is exact on integer costs with many ties", "[linear_assignment]") {
+    const Index rows = GENERATE(range(1, 8));
+    const Index cols = GENERATE(range(1, 8));
+    const int max_value = GENERATE(0, 1, 3);
+    std::mt19937_64 rng(7 + static_cast<std::uint64_t>(rows * 100 + cols * 10 + max_value));
+    for (int trial = 0; trial < 6; ++trial) {
+        const sae::Matrix<double> cost = random_integer_matrix(rows, cols, rng, max_value);
+        const sae::Assignment result = sae::solve_linear_assignment(cost);
+        check_valid(cost, result);
+        // Sums of small integers are exact in double: demand equality.
+        CHECK(result.total_cost == BruteForce(cost, false).best_total());
+    }
+}
+
+TEST_CASE("linear assignment of a hand-derived 3x3 example", "[linear_assignment]") {
+    sae::Matrix<double> cost(3, 3);
+    cost << 4, 1, 3,  //
+        2, 0, 5,      //
+        3, 2, 2;
+    // The six permutations (column of row 0, 1, 2) and their totals:
+    //   (0,1,2) 4+0+2 = 6   (0,2,1) 4+5+2 = 11   (1,0,2) 1+2+2 = 5
+    //   (1,2,0) 1+5+3 = 9   (2,0,1) 3+2+2 = 7    (2,1,0) 3+0+3 = 6
+    // so the unique optimum is rows -> cols (1, 0, 2) with total 5.
+    const sae::Assignment result = sae::solve_linear_assignment(cost);
+    CHECK(result.row_to_col == std::vector<Index>{1, 0, 2});
+    CHECK(result.col_to_row == std::vector<Index>{1, 0, 2});
+    CHECK(result.total_cost == 5.0);
+
+    // Maximum: the permutation (0,2,1) with total 11.
+    const sae::Assignment best = sae::solve_linear_assignment_max(cost);
+    CHECK(best.row_to_col == std::vector<Index>{0, 2, 1});
+    CHECK(best.total_cost == 11.0);
+}
+
+TEST_CASE("linear assignment of a hand-derived 2x3 example leaves a column free", "[linear_assignment]") {
+    sae::Matrix<double> cost(2, 3);
+    cost << 1, 2, 3,  //
+        2, 4, 6;
+    // Injective maps (column of row 0, column of row 1): (0,1) 5, (0,2) 7, (1,0) 4,
+    // (1,2) 8, (2,0) 5, (2,1) 7: the unique optimum is (1,0) with total 4; column 2 unused.
+    const sae::Assignment wide = sae::solve_linear_assignment(cost);
+    CHECK(wide.row_to_col == std::vector<Index>{1, 0});
+    CHECK(wide.col_to_row == std::vector<Index>{1, 0, -1});
+    CHECK(wide.total_cost == 4.0);
+
+    // The transposed (3x2) problem has the same pairs, with row 2 unassigned.
+    const sae::Matrix<double> tall = cost.transpose();
+    const sae::Assignment tall_result = sae::solve_linear_assignment(tall);
+    CHECK(tall_result.row_to_col == std::vector<Index>{1, 0, -1});
+    CHECK(tall_result.col_to_row == std::vector<Index>{1, 0});
+    CHECK(tall_result.total_cost == 4.0);
+}
+
+TEMPLATE_TEST_CASE("linear assignment cost of A equals that of A transposed", "[linear_assignment]", float, double) {
+    const Index rows = GENERATE(1, 5, 17, 40);
+    const Index cols = GENERATE(1, 9, 23, 40);
+    std::mt19937_64 rng(42 + static_cast<std::uint64_t>(rows * 1000 + cols));
+    const sae::Matrix<TestType> cost = random_matrix(rows, cols, rng, -3.0, 5.0).cast<TestType>();
+    const sae::Matrix<TestType> transposed = cost.transpose();
+    const sae::Assignment direct = sae::solve_linear_assignment(cost);
+    const sae::Assignment flipped = sae::solve_linear_assignment(transposed);
+    check_valid(cost, direct);
+    check_valid(transposed, flipped);
+    CHECK_THAT(direct.total_cost, Catch::Matchers::WithinAbs(flipped.total_cost, 1e-9));
+}
+
+TEST_CASE("linear assignment recovers a planted permutation", "[linear_assignment]") {
+    const Index n = GENERATE(50, 300);
+    const Index extra_cols = GENERATE(0, 37);
+    std::mt19937_64 rng(99 + static_cast<std::uint64_t>(n + extra_cols));
+    // Every entry costs at least 1 except the planted pairs, which cost 0: the planted
+    // permutation is the unique optimum, with total 0.
+    sae::Matrix<double> cost = random_matrix(n, n + extra_cols, rng, 1.0, 2.0);
+    std::vector<Index> planted(static_cast<std::size_t>(n));
+    std::iota(planted.begin(), planted.end(), Index{0});
+    std::shuffle(planted.begin(), planted.end(), rng);
+    for (Index row = 0; row < n; ++row) {
+        cost(row, planted[static_cast<std::size_t>(row)]) = 0.0;
+    }
+    const sae::Assignment result = sae::solve_linear_assignment(cost);
+    CHECK(result.row_to_col == planted);
+    CHECK(result.total_cost == 0.0);
+}
+
+TEST_CASE("linear assignment pairs sorted points for a convex 1-D cost", "[linear_assignment]") {
+    // For cost (x_i - y_j)^2 (convex in x - y), pairing the k-th smallest x with the
+    // k-th smallest y is optimal (the classic monotone-rearrangement result).
+    const Index n = 200;
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<double> x(static_cast<std::size_t>(n));
+    std::vector<double> y(static_cast<std::size_t>(n));
+    for (std::size_t k = 0; k < x.size(); ++k) {
+        x[k] = normal(rng);
+        y[k] = 0.5 + 2.0 * normal(rng);
+    }
+    sae::Matrix<double> cost(n, n);
+    for (Index i = 0; i < n; ++i) {
+        for (Index j = 0; j < n; ++j) {
+            const double gap = x[static_cast<std::size_t>(i)] - y[static_cast<std::size_t>(j)];
+            cost(i, j) = gap * gap;
+        }
+    }
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    double sorted_total = 0.0;
+    for (std::size_t k = 0; k < x.size(); ++k) {
+        sorted_total += (x[k] - y[k]) * (x[k] - y[k]);
+    }
+    const sae::Assignment result = sae::solve_linear_assignment(cost);
+    check_valid(cost, result);
+    CHECK_THAT(result.total_cost, Catch::Matchers::WithinRel(sorted_total, 1e-12));
+}
+
+TEST_CASE("linear assignment maximisation equals minimisation of the negated matrix", "[linear_assignment]") {
+    std::mt19937_64 rng(11);
+    const sae::Matrix<double> score = random_matrix(30, 45, rng, -1.0, 1.0);
+    const sae::Matrix<double> negated = -score;
+    const sae::Assignment best = sae::solve_linear_assignment_max(score);
+    const sae::Assignment cheapest = sae::solve_linear_assignment(negated);
+    check_valid(score, best);
+    CHECK_THAT(best.total_cost, Catch::Matchers::WithinAbs(-cheapest.total_cost, 1e-12));
+}
+
+TEST_CASE("linear assignment accepts integer matrices and expressions", "[linear_assignment]") {
+    Eigen::MatrixXi cost(3, 3);
+    cost << 4, 1, 3,  //
+        2, 0, 5,      //
+        3, 2, 2;
+    // Same matrix as the hand-derived 3x3 example (optimum 5), here column-major int,
+    // and as an expression (2 * cost: optimum 10 on the same pairs).
+    CHECK(sae::solve_linear_assignment(cost).total_cost == 5.0);
+    const sae::Assignment doubled = sae::solve_linear_assignment(2 * cost);
+    CHECK(doubled.row_to_col == std::vector<Index>{1, 0, 2});
+    CHECK(doubled.total_cost == 10.0);
+}
+
+TEST_CASE("linear assignment reads a block of a larger matrix in place", "[linear_assignment]") {
+    // A block of a row-major matrix has rows spaced by the parent's width (outer stride
+    // 40, not 25); it must give the same answer as a compact copy of the block.
+    std::mt19937_64 rng(8);
+    const sae::Matrix<double> parent = random_matrix(30, 40, rng, 0.0, 1.0);
+    const sae::Matrix<double> compact = parent.block(3, 5, 20, 25);
+    const sae::Assignment from_block = sae::solve_linear_assignment(parent.block(3, 5, 20, 25));
+    const sae::Assignment from_copy = sae::solve_linear_assignment(compact);
+    check_valid(compact, from_block);
+    CHECK(from_block.row_to_col == from_copy.row_to_col);
+    CHECK(from_block.total_cost == from_copy.total_cost);
+}
+
+TEST_CASE("linear assignment of an empty matrix is empty", "[linear_assignment]") {
+    const Index rows = GENERATE(0, 3);
+    const Index cols = GENERATE(0, 2);
+    if (rows != 0 && cols != 0) {
+        return;
+    }
+    const sae::Matrix<double> cost(rows, cols);
+    for (const sae::Assignment& result : {sae::solve_linear_assignment(cost), sae::solve_linear_assignment_max(cost)}) {
+        CHECK(result.row_to_col == std::vector<Index>(static_cast<std::size_t>(rows), -1));
+        CHECK(result.col_to_row == std::vector<Index>(static_cast<std::size_t>(cols), -1));
+        CHECK(result.total_cost == 0.0);
+    }
+}
+
+TEMPLATE_TEST_CASE("linear assignment rejects non-finite costs naming the entry", "[linear_assignment]", float,
+                   double) {
+    const TestType bad = GENERATE(std::numeric_limits<TestType>::quiet_NaN(), std::numeric_limits<TestType>::infinity(),
+                                  -std::numeric_limits<TestType>::infinity());
+    sae::Matrix<TestType> cost = sae::Matrix<TestType>::Ones(3, 4);
+    cost(1, 2) = bad;
+    CHECK_THROWS_AS(sae::solve_linear_assignment(cost), sae::numeric_error);
+    CHECK_THROWS_WITH(sae::solve_linear_assignment(cost), Catch::Contains("cost(1, 2)"));
+    CHECK_THROWS_AS(sae::solve_linear_assignment_max(cost), sae::numeric_error);
+    CHECK_THROWS_WITH(sae::solve_linear_assignment_max(cost), Catch::Contains("score(1, 2)"));
+}

@@ -1,0 +1,201 @@
+// MFR coupling: the penalty's value and gradient, the ensemble's step order, and the
+// guarantee that lambda = 0 reduces the ensemble to independent SAEs.
+#include <sae/core/activations/topk.hpp>
+#include <sae/data/synthetic.hpp>
+#include <sae/mfr/ensemble.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+namespace {
+
+using sae::Index;
+using Catch::Matchers::WithinAbs;
+
+template <class Scalar>
+sae::Matrix<Scalar> gaussian(Index rows, Index cols, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    sae::Matrix<Scalar> m(rows, cols);
+    for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(normal(rng));
+    return m;
+}
+
+sae::TrainingConfig paper_training(double lr) {
+    sae::TrainingConfig training;
+    training.learning_rate.base_rate = lr;
+    training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
+    training.init_decoder_bias_to_median = false;
+    return training;
+}
+
+const sae::AutoencoderConfig tied_config(Index d_in, Index d_sae) { return {d_in, d_sae, true, false, true}; }
+
+}  // namespace
+
+TEST_CASE("MFR penalty of a hand-built pair", "[mfr][penalty]") {
+    // a = identity rows {e0, e1}; b = {(1,1)/sqrt2, e1} (b0 given unnormalised as (1,1)).
+    // cos = [[1/sqrt2, 0], [1/sqrt2, 1]].
+    // one_to_one: the identity matching (1/sqrt2 + 1) beats the swap (0 + 1/sqrt2),
+    //   MMCS = (1/sqrt2 + 1)/2 and D = 1 - MMCS.
+    // max_cosine: a->b picks (0,0),(1,1): (1/sqrt2 + 1)/2; b->a picks b0 -> a0 (tie at
+    //   1/sqrt2, lower index) and b1 -> a1: (1/sqrt2 + 1)/2; D is the same.
+    sae::Matrix<double> a(2, 2), b(2, 2);
+    a << 1, 0, 0, 1;
+    b << 1, 1, 0, 1;
+    const double expected = 1.0 - (1.0 / std::sqrt(2.0) + 1.0) / 2.0;
+    for (const auto mode : {sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine}) {
+        sae::MfrPenalty<double> penalty(2, mode);
+        CHECK_THAT(penalty.evaluate({&a, &b}, true, 1.0, {}), WithinAbs(expected, 1e-12));
+    }
+    // A permuted copy is a perfect match: D = 0.
+    sae::Matrix<double> c(2, 2);
+    c << 0, 3, 2, 0;
+    sae::MfrPenalty<double> penalty(2, sae::MatchingMode::one_to_one);
+    CHECK_THAT(penalty.evaluate({&a, &c}, true, 1.0, {}), WithinAbs(0.0, 1e-12));
+}
+
+TEST_CASE("MFR penalty gradient matches finite differences", "[mfr][penalty][gradients]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    // Three members with different sizes and row norms; the matching is frozen after
+    // the first evaluation, which is exactly what the gradient differentiates.
+    std::vector<sae::Matrix<double>> decoders = {gaussian<double>(6, 4, 1) * 2.0, gaussian<double>(5, 4, 2),
+                                                 gaussian<double>(6, 4, 3) * 0.5};
+    std::vector<sae::Matrix<double>> gradients;
+    for (const auto& d : decoders) gradients.push_back(sae::Matrix<double>::Zero(d.rows(), d.cols()));
+    sae::MfrPenalty<double> penalty(3, mode);
+    const double weight = 0.7;
+    const auto pointers = [&]() {
+        std::vector<const sae::Matrix<double>*> p;
+        for (const auto& d : decoders) p.push_back(&d);
+        return p;
+    };
+    std::vector<sae::Matrix<double>*> gradient_pointers;
+    for (auto& g : gradients) gradient_pointers.push_back(&g);
+    penalty.evaluate(pointers(), true, weight, gradient_pointers);
+
+    const double h = 1e-6;
+    for (std::size_t m = 0; m < decoders.size(); ++m) {
+        for (Index i = 0; i < decoders[m].size(); ++i) {
+            double& w = decoders[m].data()[i];
+            const double saved = w;
+            w = saved + h;
+            const double up = weight * penalty.evaluate(pointers(), false, weight, {});
+            w = saved - h;
+            const double down = weight * penalty.evaluate(pointers(), false, weight, {});
+            w = saved;
+            INFO("member " << m << " element " << i);
+            CHECK_THAT(gradients[m].data()[i], WithinAbs((up - down) / (2 * h), 1e-7));
+        }
+    }
+}
+
+TEST_CASE("MFR penalty rejects inconsistent members", "[mfr][penalty]") {
+    sae::Matrix<float> a = gaussian<float>(4, 3, 1), b = gaussian<float>(4, 5, 2);
+    sae::MfrPenalty<float> penalty(2, sae::MatchingMode::one_to_one);
+    CHECK_THROWS_AS(penalty.evaluate({&a, &b}, true, 1.0, {}), sae::shape_error);
+    CHECK_THROWS_AS(penalty.evaluate({&a}, true, 1.0, {}), sae::shape_error);
+}
+
+TEMPLATE_TEST_CASE("An ensemble with lambda = 0 is m independent SAEs", "[mfr][ensemble]", float, double) {
+    sae::MfrConfig mfr;
+    mfr.num_saes = 3;
+    mfr.penalty_coefficient = 0.0;
+    sae::TrainingConfig training = paper_training(0.01);
+    training.reinit.enabled = true;  // the restart rule must behave identically too
+    training.reinit.threshold = 0.05;
+    const sae::AutoencoderConfig config = tied_config(8, 16);
+    const typename sae::TopK<TestType>::Config topk{2, false};
+    sae::MfrEnsemble<TestType, sae::TopK> ensemble(mfr, config, topk, training, 99);
+    std::vector<sae::TrainableSae<TestType, sae::TopK>> alone;
+    for (std::uint64_t i = 0; i < 3; ++i) alone.emplace_back(config, topk, training, sae::derive_seed(99, i));
+
+    for (int step = 0; step < 20; ++step) {
+        const sae::Matrix<TestType> batch = gaussian<TestType>(32, 8, 1000 + static_cast<std::uint64_t>(step));
+        ensemble.train_step(batch);
+        for (auto& sae_alone : alone) sae_alone.train_step(batch);
+    }
+    std::size_t restarts = 0;
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+        CHECK(ensemble.members()[i].model().W_enc() == alone[i].model().W_enc());
+        CHECK(ensemble.members()[i].model().b_enc() == alone[i].model().b_enc());
+        CHECK(ensemble.members()[i].reinit_count() == alone[i].reinit_count());
+        restarts += alone[i].reinit_count();
+    }
+    CHECK(restarts > 0);  // the comparison covered the restart path
+    CHECK(ensemble.last_penalty() == 0.0);
+}
+
+TEST_CASE("MFR pulls the members' dictionaries together", "[mfr][ensemble]") {
+    // Two tied TopK SAEs on data with 24 true features in R^12. With lambda = 1 the
+    // members must agree more (higher pairwise MMCS) than the same members with
+    // lambda = 0 after the same 300 steps on the same batches.
+    sae::IndependentFeaturesConfig data;
+    data.input_dim = 12;
+    data.num_features = 24;
+    data.activation_probability = 0.1;
+    const auto run = [&](double lambda) {
+        sae::SyntheticGenerator<double> generator(data, 5);
+        sae::MfrConfig mfr;
+        mfr.num_saes = 2;
+        mfr.penalty_coefficient = lambda;
+        mfr.penalty_warmup_steps = 20;
+        sae::MfrEnsemble<double, sae::TopK> ensemble(mfr, tied_config(12, 24), {3, false}, paper_training(0.01), 17);
+        for (int step = 0; step < 300; ++step) ensemble.train_step(generator.sample(256));
+        return ensemble.mean_pairwise_mmcs();
+    };
+    const double coupled = run(1.0);
+    const double independent = run(0.0);
+    INFO("pairwise MMCS with MFR " << coupled << ", without " << independent);
+    CHECK(coupled > independent + 0.02);
+}
+
+TEST_CASE("The stale matching is reused until a refresh", "[mfr][penalty]") {
+    // b is a row permutation of a, so the fresh matching is perfect (D = 0). After the
+    // rows of b are swapped back and forth without a refresh, the stale pairs no
+    // longer line up and D is exactly 1 - mean of the now-mismatched cosines.
+    sae::Matrix<double> a(3, 2), b(3, 2);
+    a << 1, 0, 0, 1, 1, 1;
+    b << 0, 1, 1, 1, 1, 0;  // b = (a1, a2, a0)
+    sae::MfrPenalty<double> penalty(2, sae::MatchingMode::one_to_one);
+    CHECK_THAT(penalty.evaluate({&a, &b}, true, 1.0, {}), WithinAbs(0.0, 1e-12));
+    b.row(0).swap(b.row(1));  // b = (a2, a1, a0); stale pairs a0-b2, a1-b0, a2-b1
+    // stale cosines: a0.b2 = 1, a1.b0 = cos(e1, (1,1)) = 1/sqrt2, a2.b1 = 1/sqrt2
+    const double stale_expected = 1.0 - (1.0 + 2.0 / std::sqrt(2.0)) / 3.0;
+    CHECK_THAT(penalty.evaluate({&a, &b}, false, 1.0, {}), WithinAbs(stale_expected, 1e-12));
+    CHECK_THAT(penalty.evaluate({&a, &b}, true, 1.0, {}), WithinAbs(0.0, 1e-12));
+}
+
+TEST_CASE("Firing-rate deviation of the re-initialisation rule", "[mfr][reinit]") {
+    // d_sae = 4, k = 1: target rate t = 1/4. Four rows all firing latent 0:
+    // r = (1, 0, 0, 0); |r - t| / t = (3, 1, 1, 1); cubes (27, 1, 1, 1); mean 7.5.
+    sae::TrainingConfig training = paper_training(0.01);
+    training.reinit.enabled = true;
+    sae::TrainableSae<double, sae::TopK> sae_model(tied_config(3, 4), {1, false}, training, 1);
+    sae::SparseCode<double> code(4, 4);
+    for (int r = 0; r < 4; ++r) code.insert(r, 0) = 1.0;
+    code.makeCompressed();
+    CHECK_THAT(sae_model.firing_rate_deviation(code), WithinAbs(7.5, 1e-12));
+}
+
+TEST_CASE("Bad ensemble settings are rejected", "[mfr][errors]") {
+    const sae::TrainingConfig training = paper_training(0.01);
+    sae::MfrConfig mfr;
+    mfr.num_saes = 0;
+    CHECK_THROWS_AS((sae::MfrEnsemble<float, sae::TopK>(mfr, tied_config(4, 8), {2, false}, training, 1)),
+                    sae::config_error);
+    mfr.num_saes = 2;
+    mfr.penalty_coefficient = -1.0;
+    CHECK_THROWS_WITH((sae::MfrEnsemble<float, sae::TopK>(mfr, tied_config(4, 8), {2, false}, training, 1)),
+                      Catch::Contains("penalty_coefficient"));
+    mfr.penalty_coefficient = 1.0;
+    CHECK_THROWS_WITH((sae::MfrEnsemble<float, sae::TopK>(mfr, tied_config(4, 8), {9, false}, training, 1)),
+                      Catch::Contains("k = 9"));
+    sae::MfrEnsemble<float, sae::TopK> ensemble(mfr, tied_config(4, 8), {2, false}, training, 1);
+    sae::Matrix<float> batch = sae::Matrix<float>::Ones(3, 4);
+    batch(1, 2) = std::nanf("");
+    CHECK_THROWS_AS(ensemble.train_step(batch), sae::numeric_error);
+    CHECK_THROWS_AS(ensemble.train_step(sae::Matrix<float>::Ones(3, 5)), sae::shape_error);
+}

@@ -1,0 +1,209 @@
+// Training one SAE: every activation learns, the decoder constraint holds, the
+// data-dependent initialisation and input scaling do what they promise, and runs are
+// reproducible.
+#include <sae/core/activations/batch_topk.hpp>
+#include <sae/core/activations/jump_relu.hpp>
+#include <sae/core/activations/relu_l1.hpp>
+#include <sae/core/activations/topk.hpp>
+#include <sae/core/trainable_sae.hpp>
+#include <sae/core/trainer.hpp>
+#include <sae/data/synthetic.hpp>
+#include <sae/mfr/feature_matching.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+namespace {
+
+using sae::Index;
+using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
+
+sae::IndependentFeaturesConfig small_data() {
+    sae::IndependentFeaturesConfig data;
+    data.input_dim = 16;
+    data.num_features = 32;
+    data.activation_probability = 0.08;
+    return data;
+}
+
+sae::TrainingConfig adam_at(double lr) {
+    sae::TrainingConfig training;
+    training.learning_rate.base_rate = lr;
+    return training;
+}
+
+// Mean squared error of the model on fresh samples, relative to predicting zero.
+template <class Model>
+double relative_error(const Model& model, sae::SyntheticGenerator<double>& generator, double input_scale = 1.0) {
+    const sae::Matrix<double> x = generator.sample(512) * input_scale;
+    return (model.forward(x) - x).squaredNorm() / x.squaredNorm();
+}
+
+template <template <class> class Act>
+double train_and_measure(const typename Act<double>::Config& activation, const sae::TrainingConfig& training,
+                         std::size_t steps) {
+    sae::SyntheticGenerator<double> generator(small_data(), 3);
+    sae::TrainableSae<double, Act> sae_model({16, 32}, activation, training, 7);
+    const double before = relative_error(sae_model.model(), generator);
+    for (std::size_t step = 0; step < steps; ++step) sae_model.train_step(generator.sample(128));
+    const double after = relative_error(sae_model.model(), generator);
+    INFO(Act<double>::architecture << ": relative error " << before << " -> " << after);
+    CHECK(after < 0.25 * before);
+    return after;
+}
+
+}  // namespace
+
+TEST_CASE("Every activation learns to reconstruct", "[training]") {
+    train_and_measure<sae::TopK>({4, true}, adam_at(3e-3), 400);
+    train_and_measure<sae::BatchTopK>({4, 0.99}, adam_at(3e-3), 400);
+    sae::TrainingConfig relu = adam_at(3e-3);
+    relu.sparsity.target = 0.01;
+    relu.sparsity.warmup_steps = 50;
+    train_and_measure<sae::ReluL1>({}, relu, 400);
+    sae::TrainingConfig jump = adam_at(3e-3);
+    jump.sparsity.target = 1e-3;
+    train_and_measure<sae::JumpReLU>({0.01, 0.01}, jump, 400);
+}
+
+TEST_CASE("TopK recovers the true features of clean synthetic data", "[training][recovery]") {
+    // 32 unit features in R^16 and an SAE with 32 latents: a correct trainer finds most
+    // of them (a random dictionary has recovery MMCS around 0.4 here).
+    sae::SyntheticGenerator<double> generator(small_data(), 11);
+    sae::TrainableSae<double, sae::TopK> sae_model({16, 32}, {4, true}, adam_at(3e-3), 5);
+    const double initial = sae::feature_recovery(generator.true_features(), sae_model.model().feature_directions()).mmcs;
+    for (int step = 0; step < 1500; ++step) sae_model.train_step(generator.sample(256));
+    const sae::Recovery recovery = sae::feature_recovery(generator.true_features(), sae_model.model().feature_directions());
+    INFO("recovery " << initial << " -> " << recovery.mmcs << ", above 0.9: " << recovery.fraction_above);
+    CHECK(recovery.mmcs > 0.8);
+    CHECK(recovery.mmcs > initial + 0.3);
+}
+
+TEMPLATE_TEST_CASE("Decoder rows stay at unit norm and training is reproducible", "[training]", float, double) {
+    const auto run = [](std::uint64_t seed) {
+        sae::SyntheticGenerator<TestType> generator(small_data(), 1);
+        sae::TrainableSae<TestType, sae::TopK> sae_model({16, 24}, {3, true}, adam_at(1e-2), seed);
+        for (int step = 0; step < 25; ++step) sae_model.train_step(generator.sample(64));
+        return sae_model;
+    };
+    const auto a = run(4), b = run(4), c = run(5);
+    const auto norms = a.model().decoder_row_norms();
+    CHECK((norms.array() - TestType(1)).abs().maxCoeff() < TestType(1e-5));
+    CHECK(a.model().W_enc() == b.model().W_enc());
+    CHECK(a.model().W_dec() == b.model().W_dec());
+    CHECK(a.model().W_enc() != c.model().W_enc());
+    CHECK(a.step() == 25);
+    CHECK(a.samples() == 25 * 64);
+}
+
+TEST_CASE("The decoder bias starts at the geometric median of the first batch", "[training][init]") {
+    sae::SyntheticGenerator<double> generator(small_data(), 2);
+    const sae::Matrix<double> batch = generator.sample(200) + sae::Matrix<double>::Constant(200, 16, 3.0);
+    sae::TrainableSae<double, sae::TopK> sae_model({16, 32}, {4, true}, adam_at(1e-3), 1);
+    sae_model.compute_gradients(batch);  // initialises from the batch, updates nothing yet
+    const sae::RowVector<double> median = sae::geometric_median(batch);
+    CHECK((sae_model.model().b_dec() - median).cwiseAbs().maxCoeff() < 1e-12);
+    // Sanity of the reference: every coordinate was shifted by +3.
+    CHECK(median.mean() > 2.0);
+}
+
+TEST_CASE("Input normalisation is folded back into the exported weights", "[training][scaling]") {
+    // Inputs ~ 40x the unit scale; the trainer scales by s = sqrt(d) / E||x||.
+    sae::SyntheticGenerator<double> generator(small_data(), 8);
+    sae::TrainingConfig training = adam_at(3e-3);
+    training.normalize_inputs = true;
+    sae::TrainableSae<double, sae::TopK> sae_model({16, 32}, {4, true}, training, 3);
+    const sae::Matrix<double> first = generator.sample(256) * 40.0;
+    const double expected_scale = std::sqrt(16.0) / first.rowwise().norm().mean();
+    sae_model.train_step(first);
+    CHECK_THAT(static_cast<double>(sae_model.input_scale()), WithinRel(expected_scale, 1e-12));
+    for (int step = 0; step < 50; ++step) sae_model.train_step(generator.sample(256) * 40.0);
+
+    // exported(x) must equal model(s x) / s on raw inputs.
+    const sae::Matrix<double> x = generator.sample(32) * 40.0;
+    const double s = sae_model.input_scale();
+    const sae::Matrix<double> expected = sae_model.model().forward(x * s) / s;
+    const sae::Matrix<double> exported = sae_model.exported_model().forward(x);
+    CHECK((exported - expected).cwiseAbs().maxCoeff() < 1e-9 * expected.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("AuxK revives latents that no longer fire", "[training][auxk]") {
+    // Silence half the latents by shrinking their encoder columns 100x (so they never
+    // win a TopK slot), and count a latent dead after one batch without firing. With
+    // AuxK the dead latents with positive pre-activations reconstruct the residual and
+    // grow back; without it they get gradient only by accident (a few win a slot as the
+    // other latents move), so most stay silent.
+    const auto silent_after = [](double aux_coefficient) {
+        sae::SyntheticGenerator<double> generator(small_data(), 4);
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.loss.aux_coefficient = aux_coefficient;
+        training.loss.aux_k = 8;
+        training.dead_after_tokens = 64;
+        sae::TrainableSae<double, sae::TopK> sae_model({16, 32}, {4, true}, training, 9);
+        sae_model.model().mutable_W_enc().leftCols(16) *= 0.01;
+        for (int step = 0; step < 300; ++step) sae_model.train_step(generator.sample(64));
+        sae::SparseCode<double> code;
+        sae_model.model().encode_sparse(generator.sample(2000), code);
+        Eigen::ArrayXd fired = Eigen::ArrayXd::Zero(32);
+        for (Index r = 0; r < code.outerSize(); ++r) {
+            for (sae::SparseCode<double>::InnerIterator it(code, r); it; ++it) fired(it.col()) = 1.0;
+        }
+        return 16.0 - fired.head(16).sum();
+    };
+    const double without = silent_after(0.0);
+    const double with = silent_after(1.0);
+    INFO("silent latents of the killed half: without AuxK " << without << ", with " << with);
+    CHECK(without >= 10.0);
+    CHECK(with <= 4.0);
+}
+
+TEST_CASE("The trainer loop drives a TrainableSae", "[training][trainer]") {
+    sae::SyntheticGenerator<float> generator(small_data(), 6);
+    sae::SyntheticBatchSource<float> source(generator, 64);
+    sae::TrainableSae<float, sae::TopK> sae_model({16, 32}, {4, true}, adam_at(1e-2), 2);
+    sae::TrainerConfig config;
+    config.total_steps = 40;
+    const sae::TrainSummary summary = sae::train(sae_model, source, config);
+    CHECK(summary.steps == 40);
+    CHECK(sae_model.step() == 40);
+    CHECK(summary.last.metric("l0", -1.0) <= 4.0);
+}
+
+TEST_CASE("Bad training settings are rejected with the field named", "[training][errors]") {
+    sae::TrainingConfig training;
+    training.learning_rate.base_rate = -1.0;
+    CHECK_THROWS_AS((sae::TrainableSae<float, sae::TopK>({4, 8}, {2, true}, training, 1)), sae::config_error);
+    training = sae::TrainingConfig{};
+    training.max_grad_norm = -2.0;
+    CHECK_THROWS_WITH((sae::TrainableSae<float, sae::TopK>({4, 8}, {2, true}, training, 1)),
+                      Catch::Contains("max_grad_norm"));
+    training = sae::TrainingConfig{};
+    training.normalize_inputs = true;
+    CHECK_THROWS_AS((sae::TrainableSae<float, sae::TopK>({4, 8, true, false}, {2, true}, training, 1)),
+                    sae::config_error);
+    training = sae::TrainingConfig{};
+    training.reinit.enabled = true;  // ReLU has no k, so the target rate must be given
+    CHECK_THROWS_WITH((sae::TrainableSae<float, sae::ReluL1>({4, 8}, {}, training, 1)),
+                      Catch::Contains("target_rate"));
+    CHECK_THROWS_WITH((sae::TrainableSae<float, sae::TopK>({0, 8}, {2, true}, sae::TrainingConfig{}, 1)),
+                      Catch::Contains("d_in = 0"));
+    sae::TrainableSae<float, sae::TopK> ok({4, 8}, {2, true}, sae::TrainingConfig{}, 1);
+    sae::Matrix<float> batch = sae::Matrix<float>::Ones(2, 4);
+    batch(0, 3) = INFINITY;
+    CHECK_THROWS_AS(ok.train_step(batch), sae::numeric_error);
+}
+
+TEST_CASE("Autoencoder inference checks its input", "[autoencoder][errors]") {
+    sae::Autoencoder<float, sae::TopK> model({4, 8}, {2, true}, 1);
+    CHECK_THROWS_WITH(model.encode(sae::Matrix<float>::Ones(3, 5)), Catch::Contains("d_in = 4"));
+    CHECK_THROWS_AS(model.decode(sae::Matrix<float>::Ones(3, 7)), sae::shape_error);
+    CHECK_THROWS_WITH((sae::Autoencoder<float, sae::TopK>({4, 8}, {9, true}, 1)), Catch::Contains("k = 9"));
+    CHECK_THROWS_AS((sae::Autoencoder<float, sae::JumpReLU>({4, 8}, {-1.0, 0.1}, 1)), sae::config_error);
+    // A TopK code has at most k active latents per row, and encode == decode(code) path.
+    const sae::Matrix<float> x = sae::Matrix<float>::Random(6, 4);
+    const sae::Matrix<float> f = model.encode(x);
+    CHECK(((f.array() != 0.0f).rowwise().count() <= 2).all());
+    CHECK((model.forward(x) - model.decode(f)).cwiseAbs().maxCoeff() < 1e-6f);
+}
