@@ -27,7 +27,7 @@ struct Options {
     sae::Index k = 32;
     sae::Index saes = 2;
     sae::Index batch = 1000;
-    std::size_t steps = 1500;
+    std::size_t steps = 3000;
     double lr = 0.01;
     double lambda = 1.0;
     std::size_t warmup = 100;
@@ -50,7 +50,7 @@ U[0,1). SAEs: tied TopK without ReLU, orthogonal init, Adam, MSE (DESIGN.md sect
 
 Options (defaults in brackets):
   --seed N            seed of data and SAEs [0]
-  --steps N           training steps [1500]
+  --steps N           training steps [3000]
   --batch N           samples per step [1000]
   --saes M            SAEs per ensemble [2]
   --latents N         latents per SAE [512]

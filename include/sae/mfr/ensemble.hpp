@@ -34,6 +34,7 @@
 #include "penalty.hpp"
 
 #include <cmath>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -82,22 +83,22 @@ public:
         }
     }
 
-    /// One coupled step of every member on the same batch.
+    /// One coupled step of every member on the same batch. Members are independent
+    /// until the penalty, so with OpenMP enabled they compute their gradients (and
+    /// apply their updates) in parallel; the result does not depend on the threads.
     StepReport train_step(const ConstMatrixRef<Scalar>& batch) {
-        std::vector<LossBreakdown> losses;
-        losses.reserve(members_.size());
+        detail::check_batch(batch, members_.front().model().d_in(), "MfrEnsemble::train_step");
+        std::vector<LossBreakdown> losses(members_.size());
+        for_each_member([&](std::size_t i) { losses[i] = members_[i].compute_gradients(batch); });
         bool any_restart = false;
-        for (Member& member : members_) {
-            losses.push_back(member.compute_gradients(batch));
-            any_restart = any_restart || member.reinitialized_this_step();
-        }
+        for (const Member& member : members_) any_restart = any_restart || member.reinitialized_this_step();
         const double weight = config_.penalty_coefficient * cosine_ramp(step_ + 1, config_.penalty_warmup_steps);
         penalty_ = 0.0;
         if (config_.penalty_coefficient > 0.0 && penalty_term_.num_pairs() > 0) {
             const bool refresh = any_restart || step_ % config_.matching_refresh_steps == 0;
             penalty_ = weight * couple(refresh, weight);
         }
-        for (Member& member : members_) member.apply_gradients();
+        for_each_member([&](std::size_t i) { members_[i].apply_gradients(); });
         ++step_;
         return report(losses);
     }
@@ -120,6 +121,28 @@ public:
     }
 
 private:
+    /// Runs work(i) for every member, in parallel under OpenMP; the first exception
+    /// thrown by any member is rethrown here (exceptions may not leave a parallel region).
+    template <class Work>
+    void for_each_member(Work&& work) {
+        std::exception_ptr failure;
+        const int count = static_cast<int>(members_.size());
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (count > 1)
+#endif
+        for (int i = 0; i < count; ++i) {
+            try {
+                work(static_cast<std::size_t>(i));
+            } catch (...) {
+#if defined(_OPENMP)
+#pragma omp critical(sae_mfr_failure)
+#endif
+                if (!failure) failure = std::current_exception();
+            }
+        }
+        if (failure) std::rethrow_exception(failure);
+    }
+
     /// Adds lambda * w(t) * dD/dW_dec to each member's decoder-row gradient;
     /// returns D (the mean over pairs of 1 - MMCS).
     double couple(bool refresh, double weight) {

@@ -7,8 +7,8 @@
 /// (as dictionary_learning does). Before any training batch has been seen there is no
 /// threshold yet, and inference falls back to the batch selection.
 
-#include "../activation.hpp"
 #include "../sparse_code_builder.hpp"
+#include "common.hpp"
 #include "topk.hpp"
 
 #include <algorithm>
@@ -19,7 +19,7 @@
 namespace sae {
 
 template <class Scalar>
-class BatchTopK {
+class BatchTopK : public detail::PassThroughGradient<Scalar> {
 public:
     using scalar_type = Scalar;
     static constexpr const char* architecture = "batchtopk";
@@ -50,15 +50,7 @@ public:
             return;
         }
         const Scalar theta = std::max(threshold_(0), Scalar(0));
-        SparseCodeBuilder<Scalar> builder;
-        builder.start(pre.rows(), pre.cols(), pre.rows() * config_.k);
-        for (Index r = 0; r < pre.rows(); ++r) {
-            for (Index c = 0; c < pre.cols(); ++c) {
-                if (pre(r, c) > theta) builder.push(c, pre(r, c));
-            }
-            builder.end_row();
-        }
-        builder.finish(code);
+        detail::select_above(pre, [theta](Index) { return theta; }, code);
     }
 
     void select_training(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) {
@@ -71,18 +63,6 @@ public:
             const Scalar beta = static_cast<Scalar>(config_.threshold_momentum);
             threshold_(0) = beta * threshold_(0) + (Scalar(1) - beta) * smallest_kept;
         }
-    }
-
-    double sparsity_loss(const ConstMatrixRef<Scalar>&, const SparseCode<Scalar>&, const RowVector<Scalar>&,
-                         double) const {
-        return 0.0;
-    }
-
-    template <class GradAt>
-    void backward(const ConstMatrixRef<Scalar>&, const SparseCode<Scalar>&, const SparseCode<Scalar>& grad_code,
-                  GradAt&&, double, const RowVector<Scalar>&, SparseCode<Scalar>& d_pre, RowVector<Scalar>&,
-                  RowVector<Scalar>&) const {
-        d_pre = grad_code;
     }
 
     /// The inference threshold, a vector of one element (SAELens stores it per latent;

@@ -11,8 +11,7 @@
 /// and the chain rule through theta = exp(log_threshold) multiplies by theta.
 /// With respect to `pre` the derivative of f is H (1 on active latents, 0 elsewhere).
 
-#include "../activation.hpp"
-#include "../sparse_code_builder.hpp"
+#include "common.hpp"
 
 #include <cmath>
 #include <string>
@@ -50,15 +49,7 @@ public:
 
     void select_inference(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) const {
         const RowVector<Scalar> theta = threshold();
-        SparseCodeBuilder<Scalar> builder;
-        builder.start(pre.rows(), pre.cols());
-        for (Index r = 0; r < pre.rows(); ++r) {
-            for (Index c = 0; c < pre.cols(); ++c) {
-                if (pre(r, c) > theta(c)) builder.push(c, pre(r, c));
-            }
-            builder.end_row();
-        }
-        builder.finish(code);
+        detail::select_above(pre, [&theta](Index c) { return theta(c); }, code);
     }
     void select_training(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) { select_inference(pre, code); }
 

@@ -5,8 +5,7 @@
 ///   f = max(pre, 0),  penalty = lambda * mean_rows sum_j f_j ||W_dec,j||.
 /// Weighting by the norm removes the incentive to shrink f by growing W_dec.
 
-#include "../activation.hpp"
-#include "../sparse_code_builder.hpp"
+#include "common.hpp"
 
 namespace sae {
 
@@ -25,15 +24,7 @@ public:
     const Config& config() const { return config_; }
 
     void select_inference(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) const {
-        SparseCodeBuilder<Scalar> builder;
-        builder.start(pre.rows(), pre.cols());
-        for (Index r = 0; r < pre.rows(); ++r) {
-            for (Index c = 0; c < pre.cols(); ++c) {
-                if (pre(r, c) > Scalar(0)) builder.push(c, pre(r, c));
-            }
-            builder.end_row();
-        }
-        builder.finish(code);
+        detail::select_above(pre, [](Index) { return Scalar(0); }, code);
     }
     void select_training(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) { select_inference(pre, code); }
 

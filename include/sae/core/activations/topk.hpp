@@ -7,8 +7,8 @@
 /// Ties at the k-th value are broken towards the lower latent index, so a row holds
 /// at most k active latents and the result is deterministic.
 
-#include "../activation.hpp"
 #include "../sparse_code_builder.hpp"
+#include "common.hpp"
 
 #include <algorithm>
 #include <numeric>
@@ -54,7 +54,7 @@ inline void check_k(const char* architecture, Index k, Index d_sae) {
 }  // namespace detail
 
 template <class Scalar>
-class TopK {
+class TopK : public detail::PassThroughGradient<Scalar> {
 public:
     using scalar_type = Scalar;
     static constexpr const char* architecture = "topk";
@@ -74,20 +74,6 @@ public:
         detail::select_top_k_per_row(pre, config_.k, config_.relu, code);
     }
     void select_training(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) { select_inference(pre, code); }
-
-    double sparsity_loss(const ConstMatrixRef<Scalar>&, const SparseCode<Scalar>&, const RowVector<Scalar>&,
-                         double) const {
-        return 0.0;
-    }
-
-    /// The derivative of a kept value with respect to its pre-activation is 1, so
-    /// dL/dpre equals dL/df on the active pattern and is zero elsewhere.
-    template <class GradAt>
-    void backward(const ConstMatrixRef<Scalar>&, const SparseCode<Scalar>&, const SparseCode<Scalar>& grad_code,
-                  GradAt&&, double, const RowVector<Scalar>&, SparseCode<Scalar>& d_pre, RowVector<Scalar>&,
-                  RowVector<Scalar>&) const {
-        d_pre = grad_code;
-    }
 
     RowVector<Scalar>& parameter() { return no_parameter_; }
     const RowVector<Scalar>& parameter() const { return no_parameter_; }
