@@ -195,7 +195,8 @@ public:
         return copy;
     }
 
-    /// mean_j (|r_j - t| / t)^3 for the firing rates r_j of `code` (rows = samples).
+    /// mean_j (|r_j - t| / t)^3 for the firing rates r_j of `code` (rows = samples),
+    /// with t the rule's target rate (whether or not the rule is enabled).
     double firing_rate_deviation(const SparseCode<Scalar>& code) const {
         Eigen::ArrayXd counts = Eigen::ArrayXd::Zero(model_.d_sae());
         for (Index r = 0; r < code.outerSize(); ++r) {
@@ -204,7 +205,8 @@ public:
             }
         }
         const Eigen::ArrayXd rates = counts / static_cast<double>(std::max<Index>(1, code.rows()));
-        return ((rates - reinit_target_).abs() / reinit_target_).cube().mean();
+        const double target = reinit_target_ > 0.0 ? reinit_target_ : resolve_target_rate();
+        return ((rates - target).abs() / target).cube().mean();
     }
 
 private:
