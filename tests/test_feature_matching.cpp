@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/random_matrix.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,16 +26,7 @@ double cosine_tolerance() {
     return 16.0 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
 }
 
-template <class Scalar>
-sae::Matrix<Scalar> gaussian_matrix(Index rows, Index cols, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    sae::Matrix<Scalar> m(rows, cols);
-    for (Index i = 0; i < m.size(); ++i) {
-        m.data()[i] = static_cast<Scalar>(normal(rng));
-    }
-    return m;
-}
+using sae::test::gaussian_matrix;
 
 /// The 3 x 3 example where the two modes differ. A's rows are unit vectors and B is the
 /// identity, so cos(a_i, b_j) is simply entry j of a_i:

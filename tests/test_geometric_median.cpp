@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/random_matrix.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -15,14 +17,6 @@ using Catch::Matchers::WithinAbs;
 
 namespace {
 
-template <class Scalar>
-sae::Matrix<Scalar> gaussian_points(sae::Index rows, sae::Index cols, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    sae::Matrix<Scalar> m(rows, cols);
-    for (sae::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(normal(rng));
-    return m;
-}
 
 // Sum of distances from y to the rows of points (the objective being minimised).
 double sum_of_distances(const sae::Matrix<double>& points, const Eigen::RowVectorXd& y) {
@@ -101,7 +95,7 @@ TEMPLATE_TEST_CASE("geometric_median: a repeated data point can be the median", 
 
 TEMPLATE_TEST_CASE("geometric_median: one huge outlier barely moves it", "[geometric_median]", float, double) {
     using Scalar = TestType;
-    const sae::Matrix<Scalar> cloud = gaussian_points<Scalar>(200, 5, 7);
+    const sae::Matrix<Scalar> cloud = sae::test::gaussian_matrix<Scalar>(200, 5, 7);
     sae::Matrix<Scalar> with_outlier(201, 5);
     with_outlier.topRows(200) = cloud;
     with_outlier.row(200).setConstant(Scalar(1e6));
@@ -119,7 +113,7 @@ TEMPLATE_TEST_CASE("geometric_median: asymmetric points satisfy the optimality c
                    double) {
     using Scalar = TestType;
     // A skewed 2-D cloud: Gaussian, stretched, with an exponential tail on one axis.
-    sae::Matrix<Scalar> points = gaussian_points<Scalar>(60, 2, 11);
+    sae::Matrix<Scalar> points = sae::test::gaussian_matrix<Scalar>(60, 2, 11);
     points.col(0) = points.col(0).array().exp() * Scalar(3);
     points.col(1) = points.col(1) * Scalar(0.5) + points.col(0) * Scalar(0.2);
     const sae::Matrix<double> as_double = points.template cast<double>();
@@ -145,7 +139,7 @@ TEMPLATE_TEST_CASE("geometric_median: asymmetric points satisfy the optimality c
 
 TEMPLATE_TEST_CASE("geometric_median: rejects bad input", "[geometric_median]", float, double) {
     using Scalar = TestType;
-    sae::Matrix<Scalar> points = gaussian_points<Scalar>(5, 3, 1);
+    sae::Matrix<Scalar> points = sae::test::gaussian_matrix<Scalar>(5, 3, 1);
     CHECK_THROWS_AS(sae::geometric_median(sae::Matrix<Scalar>(0, 3)), sae::shape_error);
     CHECK_THROWS_AS(sae::geometric_median(sae::Matrix<Scalar>(4, 0)), sae::shape_error);
     CHECK_THROWS_AS(sae::geometric_median(points, 0), sae::config_error);

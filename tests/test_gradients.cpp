@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/random_matrix.hpp"
+
 #include <functional>
 #include <random>
 
@@ -18,20 +20,14 @@ using sae::Index;
 using Mat = sae::Matrix<double>;
 using Row = sae::RowVector<double>;
 
-Mat gaussian(Index rows, Index cols, std::mt19937_64& rng, double scale = 1.0) {
-    std::normal_distribution<double> normal(0.0, scale);
-    Mat m(rows, cols);
-    for (Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
-    return m;
-}
 
 // Perturb every parameter so biases are non-zero and the decoder is not W_enc^T.
 template <class Model>
 void randomize(Model& model, std::mt19937_64& rng) {
-    const Mat W_enc = model.W_enc() + gaussian(model.d_in(), model.d_sae(), rng, 0.3);
-    const Row b_enc = gaussian(1, model.d_sae(), rng, 0.2);
-    const Mat W_dec = model.W_dec() + gaussian(model.d_sae(), model.d_in(), rng, 0.3);
-    const Row b_dec = model.config().decoder_bias ? Row(gaussian(1, model.d_in(), rng, 0.2)) : Row(Row::Zero(model.d_in()));
+    const Mat W_enc = model.W_enc() + sae::test::gaussian_matrix<double>(model.d_in(), model.d_sae(), rng, 0.3);
+    const Row b_enc = sae::test::gaussian_matrix<double>(1, model.d_sae(), rng, 0.2);
+    const Mat W_dec = model.W_dec() + sae::test::gaussian_matrix<double>(model.d_sae(), model.d_in(), rng, 0.3);
+    const Row b_dec = model.config().decoder_bias ? Row(sae::test::gaussian_matrix<double>(1, model.d_in(), rng, 0.2)) : Row(Row::Zero(model.d_in()));
     model.set_parameters(W_enc, b_enc, W_dec, b_dec);
 }
 
@@ -115,7 +111,7 @@ TEST_CASE("TopK gradients match finite differences", "[gradients][topk]") {
     sae::AutoencoderConfig config{6, 9, tied, !tied, false};
     sae::Autoencoder<double, sae::TopK> model(config, {3, relu}, 5);
     randomize(model, rng);
-    const Mat x = gaussian(5, 6, rng);
+    const Mat x = sae::test::gaussian_matrix<double>(5, 6, rng);
     sae::LossConfig loss;
     loss.normalization = normalizations[normalization];
     check_all_gradients(model, x, loss, 0.0, nullptr);
@@ -127,7 +123,7 @@ TEST_CASE("TopK with AuxK gradients match finite differences", "[gradients][auxk
     sae::AutoencoderConfig config{5, 10, tied, true, false};
     sae::Autoencoder<double, sae::TopK> model(config, {2, true}, 7);
     randomize(model, rng);
-    const Mat x = gaussian(6, 5, rng);
+    const Mat x = sae::test::gaussian_matrix<double>(6, 5, rng);
     Eigen::Array<bool, Eigen::Dynamic, 1> dead(10);
     dead << true, false, true, true, false, false, true, true, false, true;
     sae::LossConfig loss;
@@ -141,7 +137,7 @@ TEST_CASE("BatchTopK gradients match finite differences", "[gradients][batchtopk
     sae::AutoencoderConfig config{4, 8, false, true, true};
     sae::Autoencoder<double, sae::BatchTopK> model(config, {2, 0.9}, 3);
     randomize(model, rng);
-    const Mat x = gaussian(6, 4, rng);
+    const Mat x = sae::test::gaussian_matrix<double>(6, 4, rng);
     check_all_gradients(model, x, sae::LossConfig{}, 0.0, nullptr);
 }
 
@@ -151,7 +147,7 @@ TEST_CASE("ReLU + L1 gradients match finite differences", "[gradients][relu]") {
     sae::AutoencoderConfig config{5, 7, false, true, unit_norm};
     sae::Autoencoder<double, sae::ReluL1> model(config, {}, 9);
     randomize(model, rng);
-    const Mat x = gaussian(4, 5, rng);
+    const Mat x = sae::test::gaussian_matrix<double>(4, 5, rng);
     check_all_gradients(model, x, sae::LossConfig{}, 0.3, nullptr);
 }
 
@@ -162,7 +158,7 @@ TEST_CASE("JumpReLU weight gradients match finite differences", "[gradients][jum
     // straight-through window away from every pre-activation at h = 1e-6.
     sae::Autoencoder<double, sae::JumpReLU> model(config, {0.05, 1e-3}, 13);
     randomize(model, rng);
-    const Mat x = gaussian(4, 5, rng);
+    const Mat x = sae::test::gaussian_matrix<double>(4, 5, rng);
     check_all_gradients(model, x, sae::LossConfig{}, 0.2, nullptr);
 }
 

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/random_matrix.hpp"
+
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -14,14 +16,6 @@ using Catch::Matchers::WithinRel;
 
 namespace {
 
-template <class Scalar>
-sae::Matrix<Scalar> random_matrix(sae::Index rows, sae::Index cols, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    sae::Matrix<Scalar> m(rows, cols);
-    for (sae::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(normal(rng));
-    return m;
-}
 
 // A code from a dense matrix, storing only its non-zeros.
 template <class Scalar>
@@ -40,8 +34,8 @@ TEMPLATE_TEST_CASE("mean_squared_error: hand example and brute force", "[metrics
     CHECK_THAT(sae::mean_squared_error(x, x_hat), WithinRel(1.25, 1e-12));
     CHECK(sae::mean_squared_error(x, x) == 0.0);
 
-    const sae::Matrix<Scalar> a = random_matrix<Scalar>(37, 11, 1);
-    const sae::Matrix<Scalar> b = random_matrix<Scalar>(37, 11, 2);
+    const sae::Matrix<Scalar> a = sae::test::gaussian_matrix<Scalar>(37, 11, 1);
+    const sae::Matrix<Scalar> b = sae::test::gaussian_matrix<Scalar>(37, 11, 2);
     double sum = 0.0;
     for (sae::Index i = 0; i < a.rows(); ++i) {
         for (sae::Index j = 0; j < a.cols(); ++j) {
@@ -71,7 +65,7 @@ TEMPLATE_TEST_CASE("fraction_of_variance_unexplained: hand example and limits", 
     CHECK(sae::fraction_of_variance_unexplained(x, x) == 0.0);
 
     // Predicting the mean of every column explains nothing: FVU = 1.
-    const sae::Matrix<Scalar> data = random_matrix<Scalar>(50, 8, 3);
+    const sae::Matrix<Scalar> data = sae::test::gaussian_matrix<Scalar>(50, 8, 3);
     const sae::Matrix<Scalar> mean_prediction = data.colwise().mean().replicate(50, 1);
     CHECK_THAT(sae::fraction_of_variance_unexplained(data, mean_prediction), WithinRel(1.0, 1e-5));
 
@@ -96,7 +90,7 @@ TEMPLATE_TEST_CASE("mean_l0: explicit non-zeros per row", "[metrics]", float, do
     code.makeCompressed();
     CHECK_THAT(sae::mean_l0(code), WithinRel(5.0 / 3.0, 1e-12));
 
-    const sae::Matrix<Scalar> dense = random_matrix<Scalar>(40, 30, 4).unaryExpr([](Scalar v) { return v > Scalar(1) ? v : Scalar(0); });
+    const sae::Matrix<Scalar> dense = sae::test::gaussian_matrix<Scalar>(40, 30, 4).unaryExpr([](Scalar v) { return v > Scalar(1) ? v : Scalar(0); });
     const double expected = static_cast<double>((dense.array() != Scalar(0)).count()) / 40.0;
     CHECK_THAT(sae::mean_l0(sparse_from(dense)), WithinRel(expected, 1e-12));
     CHECK_THROWS_AS(sae::mean_l0(sae::SparseCode<Scalar>(0, 5)), sae::shape_error);
@@ -152,7 +146,7 @@ TEMPLATE_TEST_CASE("FiringTracker: fire counts match a dense count over random b
     std::int64_t tokens = 0;
     for (std::uint64_t seed = 10; seed < 20; ++seed) {
         const sae::Matrix<Scalar> dense =
-            random_matrix<Scalar>(17, latents, seed).unaryExpr([](Scalar v) { return v > Scalar(1.5) ? v : Scalar(0); });
+            sae::test::gaussian_matrix<Scalar>(17, latents, seed).unaryExpr([](Scalar v) { return v > Scalar(1.5) ? v : Scalar(0); });
         expected += (dense.array() != Scalar(0)).colwise().count().transpose().template cast<std::int64_t>();
         tokens += dense.rows();
         tracker.update(sparse_from(dense));

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/random_matrix.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -14,14 +16,6 @@ namespace {
 using sae::Index;
 using Catch::Matchers::WithinAbs;
 
-template <class Scalar>
-sae::Matrix<Scalar> gaussian(Index rows, Index cols, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    sae::Matrix<Scalar> m(rows, cols);
-    for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(normal(rng));
-    return m;
-}
 
 sae::TrainingConfig paper_training(double lr) {
     sae::TrainingConfig training;
@@ -61,8 +55,8 @@ TEST_CASE("MFR penalty gradient matches finite differences", "[mfr][penalty][gra
     const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
     // Three members with different sizes and row norms; the matching is frozen after
     // the first evaluation, which is exactly what the gradient differentiates.
-    std::vector<sae::Matrix<double>> decoders = {gaussian<double>(6, 4, 1) * 2.0, gaussian<double>(5, 4, 2),
-                                                 gaussian<double>(6, 4, 3) * 0.5};
+    std::vector<sae::Matrix<double>> decoders = {sae::test::gaussian_matrix<double>(6, 4, 1) * 2.0, sae::test::gaussian_matrix<double>(5, 4, 2),
+                                                 sae::test::gaussian_matrix<double>(6, 4, 3) * 0.5};
     std::vector<sae::Matrix<double>> gradients;
     for (const auto& d : decoders) gradients.push_back(sae::Matrix<double>::Zero(d.rows(), d.cols()));
     sae::MfrPenalty<double> penalty(3, mode);
@@ -93,7 +87,7 @@ TEST_CASE("MFR penalty gradient matches finite differences", "[mfr][penalty][gra
 }
 
 TEST_CASE("MFR penalty rejects inconsistent members", "[mfr][penalty]") {
-    sae::Matrix<float> a = gaussian<float>(4, 3, 1), b = gaussian<float>(4, 5, 2);
+    sae::Matrix<float> a = sae::test::gaussian_matrix<float>(4, 3, 1), b = sae::test::gaussian_matrix<float>(4, 5, 2);
     sae::MfrPenalty<float> penalty(2, sae::MatchingMode::one_to_one);
     CHECK_THROWS_AS(penalty.evaluate({&a, &b}, true, 1.0, {}), sae::shape_error);
     CHECK_THROWS_AS(penalty.evaluate({&a}, true, 1.0, {}), sae::shape_error);
@@ -113,7 +107,7 @@ TEMPLATE_TEST_CASE("An ensemble with lambda = 0 is m independent SAEs", "[mfr][e
     for (std::uint64_t i = 0; i < 3; ++i) alone.emplace_back(config, topk, training, sae::derive_seed(99, i));
 
     for (int step = 0; step < 20; ++step) {
-        const sae::Matrix<TestType> batch = gaussian<TestType>(32, 8, 1000 + static_cast<std::uint64_t>(step));
+        const sae::Matrix<TestType> batch = sae::test::gaussian_matrix<TestType>(32, 8, 1000 + static_cast<std::uint64_t>(step));
         ensemble.train_step(batch);
         for (auto& sae_alone : alone) sae_alone.train_step(batch);
     }
