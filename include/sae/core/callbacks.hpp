@@ -6,6 +6,8 @@
 ///   EarlyStopping     stop when a metric has stopped improving
 ///   CheckpointEvery   call a save function every N steps and at the end
 ///   StopAfterSeconds  a wall-clock budget
+///   StopOnInterrupt   Ctrl-C / SIGTERM finish the current step and stop cleanly (so the
+///                     end-of-run checkpoint is written) instead of killing the process
 ///   MetricsHistory    keeps every StepReport in memory
 /// Each one throws config_error from its constructor on a bad setting. Pass them as
 /// lvalues to read their state after training, or as temporaries when it is not needed.
@@ -20,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -403,6 +406,50 @@ private:
     double budget_s_;
     detail::SteadyClock::time_point start_ = detail::SteadyClock::now();
     double elapsed_s_ = 0.0;
+    std::size_t stopped_at_ = 0;
+};
+
+/// Turns SIGINT and SIGTERM into a request to stop after the current step, for as long
+/// as it lives (the previous handlers are restored by the destructor). A second signal
+/// while stopping is handled the same way; SIGKILL cannot be caught, which is what
+/// atomic checkpoints are for. One instance at a time (the flag is process-wide).
+class StopOnInterrupt {
+public:
+    StopOnInterrupt() {
+        flag() = 0;
+        previous_int_ = std::signal(SIGINT, &StopOnInterrupt::handle);
+        previous_term_ = std::signal(SIGTERM, &StopOnInterrupt::handle);
+    }
+    StopOnInterrupt(const StopOnInterrupt&) = delete;
+    StopOnInterrupt& operator=(const StopOnInterrupt&) = delete;
+    ~StopOnInterrupt() {
+        std::signal(SIGINT, previous_int_ == SIG_ERR ? SIG_DFL : previous_int_);
+        std::signal(SIGTERM, previous_term_ == SIG_ERR ? SIG_DFL : previous_term_);
+    }
+
+    bool on_step_end(const StepReport& report) {
+        if (flag() == 0) return false;
+        stopped_at_ = report.step;
+        return true;
+    }
+
+    bool interrupted() const { return flag() != 0; }
+
+    std::string stop_reason() const {
+        return std::string(flag() == SIGTERM ? "SIGTERM" : "SIGINT") + " received; stopped after step " +
+               std::to_string(stopped_at_);
+    }
+
+private:
+    static volatile std::sig_atomic_t& flag() {
+        static volatile std::sig_atomic_t received = 0;
+        return received;
+    }
+    static void handle(int signal_number) { flag() = signal_number; }
+
+    using Handler = void (*)(int);
+    Handler previous_int_ = SIG_DFL;
+    Handler previous_term_ = SIG_DFL;
     std::size_t stopped_at_ = 0;
 };
 

@@ -26,6 +26,7 @@
 #include "loss.hpp"
 #include "metrics.hpp"
 #include "schedule.hpp"
+#include "state_dict.hpp"
 #include "step_report.hpp"
 
 #include <cmath>
@@ -82,6 +83,14 @@ template <class Config, class = void>
 struct has_k : std::false_type {};
 template <class Config>
 struct has_k<Config, std::void_t<decltype(std::declval<Config>().k)>> : std::true_type {};
+
+/// Activations whose parameter is estimated during training rather than set at
+/// construction (BatchTopK's threshold) say whether the estimate exists yet.
+template <class Activation, class = void>
+struct has_estimated_threshold : std::false_type {};
+template <class Activation>
+struct has_estimated_threshold<Activation, std::void_t<decltype(std::declval<const Activation&>().threshold_estimated())>>
+    : std::true_type {};
 
 }  // namespace detail
 
@@ -209,7 +218,100 @@ public:
         return ((rates - target).abs() / target).cube().mean();
     }
 
+    /// Writes everything needed to continue training bit for bit: weights, the
+    /// activation's parameter, Adam's moments, the firing counters, the input scale,
+    /// the median used by restarts, the step and sample counts and the seed.
+    void save_state(StateDict<Scalar>& dict, const std::string& prefix = "") const {
+        dict.put(prefix + "W_enc", model_.W_enc());
+        dict.put(prefix + "b_enc", model_.b_enc());
+        if (!model_.config().tied) dict.put(prefix + "W_dec", model_.W_dec());
+        dict.put(prefix + "b_dec", model_.b_dec());
+        if constexpr (Model::Activation::has_parameter) {
+            dict.put(prefix + "activation/" + model_.activation().parameter_name(), model_.activation().parameter());
+        }
+        if constexpr (detail::has_estimated_threshold<typename Model::Activation>::value) {
+            dict.set(prefix + "activation/estimated", model_.activation().threshold_estimated());
+        }
+        const std::vector<std::string> names = adam_.state_names();
+        dict.set(prefix + "adam/names", names);
+        dict.set(prefix + "adam/steps_taken", adam_.steps_taken());
+        for (const std::string& name : names) {
+            dict.put(prefix + "adam/" + name + "/m", adam_.first_moment(name));
+            dict.put(prefix + "adam/" + name + "/v", adam_.second_moment(name));
+        }
+        dict.set_counts(prefix + "firing/tokens_since_fired", firing_.tokens_since_fired());
+        dict.set_counts(prefix + "firing/fire_counts", firing_.fire_counts());
+        dict.set(prefix + "firing/tokens_seen", firing_.tokens_seen());
+        if (median_.size() > 0) dict.put(prefix + "median", median_);
+        dict.set(prefix + "seed", seed_);
+        dict.set(prefix + "step", step_);
+        dict.set(prefix + "samples", samples_);
+        dict.set(prefix + "input_scale", static_cast<double>(input_scale_));  // float -> double is exact
+        dict.set(prefix + "initialised", initialised_);
+        dict.set(prefix + "reinit_count", reinit_count_);
+        dict.set(prefix + "report", std::vector<double>{activity_, learning_rate_, grad_norm_, last_squared_error_,
+                                                        last_batch_elements_, static_cast<double>(samples_in_step_)});
+    }
+
+    /// Restores what save_state wrote. The checkpoint must come from an SAE of the same
+    /// shape and activation (io_error naming the first tensor that does not fit).
+    void load_state(const StateDict<Scalar>& dict, const std::string& prefix = "") {
+        const Index d_in = model_.d_in(), d_sae = model_.d_sae();
+        // Checked in file order, so the first mismatching tensor is the one reported.
+        const Matrix<Scalar>& W_enc = dict.tensor(prefix + "W_enc", d_in, d_sae);
+        const Matrix<Scalar>& b_enc = dict.tensor(prefix + "b_enc", 1, d_sae);
+        const Matrix<Scalar>& W_dec = model_.config().tied ? model_.W_dec() : dict.tensor(prefix + "W_dec", d_sae, d_in);
+        const Matrix<Scalar>& b_dec = dict.tensor(prefix + "b_dec", 1, d_in);
+        model_.set_parameters(W_enc, b_enc, W_dec, b_dec);
+        if constexpr (Model::Activation::has_parameter) {
+            RowVector<Scalar>& parameter = model_.activation().parameter();
+            parameter = dict.tensor(prefix + "activation/" + model_.activation().parameter_name(), 1, parameter.size());
+        }
+        if constexpr (detail::has_estimated_threshold<typename Model::Activation>::value) {
+            if (dict.template get<bool>(prefix + "activation/estimated")) {
+                model_.activation().set_threshold(model_.activation().parameter()(0));
+            }
+        }
+        adam_.reset();
+        const std::size_t adam_steps = dict.template get<std::size_t>(prefix + "adam/steps_taken");
+        for (const std::string& name : dict.template get<std::vector<std::string>>(prefix + "adam/names")) {
+            const std::string key = prefix + "adam/" + name;
+            const Index size = parameter_size(name);
+            adam_.restore(adam_steps, name, dict.tensor(key + "/m", size, 1).array(), dict.tensor(key + "/v", size, 1).array());
+        }
+        firing_.set_tokens_since_fired(dict.get_counts(prefix + "firing/tokens_since_fired", d_sae));
+        firing_.set_density_counts(dict.get_counts(prefix + "firing/fire_counts", d_sae),
+                                   dict.template get<std::int64_t>(prefix + "firing/tokens_seen"));
+        median_ = dict.has_tensor(prefix + "median") ? RowVector<Scalar>(dict.tensor(prefix + "median", 1, d_in))
+                                                     : RowVector<Scalar>();
+        seed_ = dict.template get<std::uint64_t>(prefix + "seed");
+        step_ = dict.template get<std::size_t>(prefix + "step");
+        samples_ = dict.template get<std::size_t>(prefix + "samples");
+        input_scale_ = static_cast<Scalar>(dict.template get<double>(prefix + "input_scale"));
+        initialised_ = dict.template get<bool>(prefix + "initialised");
+        reinit_count_ = dict.template get<std::size_t>(prefix + "reinit_count");
+        const std::vector<double> report = dict.template get<std::vector<double>>(prefix + "report");
+        if (report.size() != 6) throw io_error("checkpoint: value '" + prefix + "report' must have 6 entries");
+        activity_ = report[0];
+        learning_rate_ = report[1];
+        grad_norm_ = report[2];
+        last_squared_error_ = report[3];
+        last_batch_elements_ = report[4];
+        samples_in_step_ = static_cast<Index>(report[5]);
+    }
+
 private:
+    /// Number of entries of the trainable parameter `name` (for Adam's moments).
+    Index parameter_size(const std::string& name) const {
+        if (name == "W_enc" || name == "W_dec") return model_.d_in() * model_.d_sae();
+        if (name == "b_enc") return model_.d_sae();
+        if (name == "b_dec") return model_.d_in();
+        if constexpr (Model::Activation::trains_parameter) {
+            if (name == model_.activation().parameter_name()) return model_.activation().parameter().size();
+        }
+        throw io_error("checkpoint: optimizer state for unknown parameter '" + name + "'");
+    }
+
     double resolve_target_rate() const {
         if (training_.reinit.target_rate > 0.0) return training_.reinit.target_rate;
         if constexpr (detail::has_k<ActivationConfig>::value) {

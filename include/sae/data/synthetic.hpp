@@ -32,6 +32,7 @@
 /// support for every sample, the natural reading of the paper.
 
 #include "sae/core/error.hpp"
+#include "sae/core/state_dict.hpp"
 #include "sae/core/types.hpp"
 
 #include <Eigen/Core>
@@ -246,6 +247,16 @@ public:
         return out;
     }
 
+    /// The random engine's state, so a resumed run draws the same samples (any
+    /// StateDict-like type with set/get of strings).
+    template <class Dict>
+    void save_state(Dict& dict, const std::string& prefix) const {
+        dict.set(prefix + "rng", engine_state(rng_));
+    }
+    template <class Dict>
+    void load_state(const Dict& dict, const std::string& prefix) {
+        restore_engine_state(rng_, dict.template get<std::string>(prefix + "rng"), prefix + "rng");
+    }
 private:
     using Config = std::variant<CorrelatedGroupsConfig, IndependentFeaturesConfig>;
 
@@ -383,6 +394,14 @@ public:
 
     Index batch_size() const { return batch_size_; }
 
+    template <class Dict>
+    void save_state(Dict& dict, const std::string& prefix = "data/") const {
+        generator_->save_state(dict, prefix);
+    }
+    template <class Dict>
+    void load_state(const Dict& dict, const std::string& prefix = "data/") {
+        generator_->load_state(dict, prefix);
+    }
 private:
     SyntheticGenerator<Scalar>* generator_;
     Index batch_size_;

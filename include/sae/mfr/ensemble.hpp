@@ -120,6 +120,32 @@ public:
         return 1.0 - fresh.evaluate(decoders, true, 0.0, {});
     }
 
+    /// Every member's state under "member<i>/", the step, the last penalty and the
+    /// cached matchings (see TrainableSae::save_state).
+    void save_state(StateDict<Scalar>& dict, const std::string& prefix = "") const {
+        for (std::size_t i = 0; i < members_.size(); ++i) {
+            members_[i].save_state(dict, prefix + "member" + std::to_string(i) + "/");
+        }
+        dict.set(prefix + "num_saes", members_.size());
+        dict.set(prefix + "step", step_);
+        dict.set(prefix + "penalty", penalty_);
+        penalty_term_.save_state(dict, prefix + "penalty/");
+    }
+
+    void load_state(const StateDict<Scalar>& dict, const std::string& prefix = "") {
+        const std::size_t saved = dict.template get<std::size_t>(prefix + "num_saes");
+        if (saved != members_.size()) {
+            throw io_error("checkpoint: holds an ensemble of " + std::to_string(saved) + " SAEs, the run has " +
+                           std::to_string(members_.size()));
+        }
+        for (std::size_t i = 0; i < members_.size(); ++i) {
+            members_[i].load_state(dict, prefix + "member" + std::to_string(i) + "/");
+        }
+        step_ = dict.template get<std::size_t>(prefix + "step");
+        penalty_ = dict.template get<double>(prefix + "penalty");
+        penalty_term_.load_state(dict, prefix + "penalty/");
+    }
+
 private:
     /// Runs work(i) for every member, in parallel under OpenMP; the first exception
     /// thrown by any member is rethrown here (exceptions may not leave a parallel region).
@@ -156,6 +182,8 @@ private:
     }
 
     StepReport report(const std::vector<LossBreakdown>& losses) const {
+        // An "ensemble" of one is a plain SAE: report its full metrics (lr, aux, ...).
+        if (members_.size() == 1) return members_.front().report(losses.front());
         StepReport r;
         r.step = step_;
         r.samples = members_.front().samples();

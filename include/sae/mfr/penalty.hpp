@@ -17,7 +17,11 @@
 #include "feature_matching.hpp"
 
 #include <string>
+#include <array>
+#include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sae {
 
@@ -67,6 +71,31 @@ public:
 
     MatchingMode mode() const { return mode_; }
     std::size_t num_pairs() const { return pairs_.size(); }
+
+    /// The cached matchings (they persist between refreshes, so a resumed run needs
+    /// them to continue bit for bit).
+    template <class Dict>
+    void save_state(Dict& dict, const std::string& prefix) const {
+        nlohmann::json pairs = nlohmann::json::array();
+        for (const Pair& pair : pairs_) {
+            pairs.push_back({pair.a_to_b.a_index, pair.a_to_b.b_index, pair.b_to_a.a_index, pair.b_to_a.b_index});
+        }
+        dict.set(prefix + "matchings", pairs);
+    }
+
+    template <class Dict>
+    void load_state(const Dict& dict, const std::string& prefix) {
+        const std::string key = prefix + "matchings";
+        const auto pairs = dict.template get<std::vector<std::array<std::vector<Index>, 4>>>(key);
+        if (pairs.size() != pairs_.size()) {
+            throw io_error("checkpoint: value '" + key + "' has " + std::to_string(pairs.size()) + " pairs, expected " +
+                           std::to_string(pairs_.size()));
+        }
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+            pairs_[i].a_to_b = FeatureMatch{pairs[i][0], pairs[i][1]};
+            pairs_[i].b_to_a = FeatureMatch{pairs[i][2], pairs[i][3]};
+        }
+    }
 
 private:
     struct Pair {

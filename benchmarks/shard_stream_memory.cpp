@@ -1,0 +1,152 @@
+// Peak resident memory of ShardSource streaming one epoch over 1 GB and over 4 GB of
+// .npy shards (float32, d_in = 512), side by side in one run. The claim checked: peak
+// RSS depends on the shuffle buffer, not on the total data size (ratio ~1, not ~4).
+//
+// Each measurement streams in a forked child, so its getrusage peak covers only the
+// streaming (the parent's shard writing is not counted).
+//
+// Usage: shard_stream_memory [--dir DIR] [--sizes-gb 1,4] [--buffer-rows 65536] [--keep]
+// Prints a table and one JSON line.
+#include <sae/data/shard_source.hpp>
+#include <sae/io/npy.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr sae::Index d_in = 512;
+constexpr sae::Index shard_rows = 65'536;  // 128 MiB per shard
+
+struct Options {
+    std::string dir = "/tmp/sae_shard_bench";
+    std::vector<double> sizes_gb = {1.0, 4.0};
+    sae::Index buffer_rows = 65'536;
+    bool keep = false;
+};
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--dir") {
+            o.dir = value();
+        } else if (arg == "--sizes-gb") {
+            o.sizes_gb.clear();
+            std::stringstream list(value());
+            for (std::string item; std::getline(list, item, ',');) o.sizes_gb.push_back(std::stod(item));
+        } else if (arg == "--buffer-rows") {
+            o.buffer_rows = std::stol(value());
+        } else if (arg == "--keep") {
+            o.keep = true;
+        } else {
+            throw sae::config_error("unknown argument " + arg);
+        }
+    }
+    return o;
+}
+
+/// Writes shards totalling `gigabytes` into dir; returns their paths.
+std::vector<std::string> make_shards(const std::string& dir, double gigabytes) {
+    const double bytes_per_shard = static_cast<double>(shard_rows * d_in * 4);
+    const int count = std::max(1, static_cast<int>(gigabytes * 1e9 / bytes_per_shard + 0.5));
+    std::vector<std::string> files;
+    sae::Matrix<float> rows(shard_rows, d_in);
+    for (int s = 0; s < count; ++s) {
+        rows.setConstant(static_cast<float>(s));
+        rows.col(0).setLinSpaced(0.0f, 1.0f);
+        files.push_back(dir + "/shard_" + std::to_string(s) + ".npy");
+        sae::write_npy(files.back(), rows);
+    }
+    return files;
+}
+
+long peak_rss_kib_of_child_stream(const std::vector<std::string>& files, sae::Index buffer_rows, double& seconds) {
+    int pipe_fd[2];
+    if (::pipe(pipe_fd) != 0) throw sae::io_error("pipe failed");
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(pipe_fd[0]);
+        sae::ShardSourceConfig config;
+        config.files = files;
+        config.batch_size = 4096;
+        config.shuffle_buffer_rows = buffer_rows;
+        config.epochs = 1;
+        sae::ShardSource<float> source(config);
+        sae::Matrix<float> batch;
+        double checksum = 0.0;
+        const auto start = std::chrono::steady_clock::now();
+        for (std::size_t b = 0; b < source.batches_available(); ++b) {
+            source.next_batch(batch);
+            checksum += static_cast<double>(batch(0, 1));
+        }
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        rusage usage{};
+        ::getrusage(RUSAGE_SELF, &usage);
+        const std::string report = std::to_string(usage.ru_maxrss) + " " + std::to_string(elapsed) + " " +
+                                   std::to_string(checksum);
+        if (::write(pipe_fd[1], report.data(), report.size()) < 0) ::_exit(2);
+        ::_exit(0);
+    }
+    ::close(pipe_fd[1]);
+    char text[256] = {};
+    const ssize_t n = ::read(pipe_fd[0], text, sizeof(text) - 1);
+    ::close(pipe_fd[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) throw sae::io_error("streaming child failed");
+    long rss = 0;
+    double checksum = 0.0;
+    std::istringstream(text) >> rss >> seconds >> checksum;
+    return rss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const Options options = parse(argc, argv);
+        std::vector<long> peaks;
+        std::vector<double> rates;
+        for (double gb : options.sizes_gb) {
+            const std::string dir = options.dir + "/" + std::to_string(gb) + "gb";
+            if (std::system(("mkdir -p '" + dir + "'").c_str()) != 0) throw sae::io_error(dir + ": cannot create");
+            std::cerr << "writing " << gb << " GB of shards to " << dir << "...\n";
+            const std::vector<std::string> files = make_shards(dir, gb);
+            double seconds = 0.0;
+            peaks.push_back(peak_rss_kib_of_child_stream(files, options.buffer_rows, seconds));
+            rates.push_back(gb / seconds);
+            if (!options.keep) std::system(("rm -rf '" + dir + "'").c_str());
+        }
+        std::printf("%-10s %-14s %-10s\n", "data (GB)", "peak RSS (MiB)", "GB/s");
+        for (std::size_t i = 0; i < peaks.size(); ++i) {
+            std::printf("%-10.1f %-14.1f %-10.2f\n", options.sizes_gb[i], static_cast<double>(peaks[i]) / 1024.0, rates[i]);
+        }
+        const double ratio = static_cast<double>(peaks.back()) / static_cast<double>(peaks.front());
+        std::printf("peak RSS ratio (largest / smallest data) = %.3f; buffer = %ld rows x %ld = %.1f MiB\n", ratio,
+                    static_cast<long>(options.buffer_rows), static_cast<long>(d_in),
+                    static_cast<double>(options.buffer_rows * d_in * 4) / (1024.0 * 1024.0));
+        std::printf("{\"benchmark\": \"shard_stream_memory\", \"sizes_gb\": [");
+        for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", options.sizes_gb[i]);
+        std::printf("], \"peak_rss_mib\": [");
+        for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", static_cast<double>(peaks[i]) / 1024.0);
+        std::printf("], \"ratio\": %.3f}\n", ratio);
+        return 0;
+    } catch (const sae::error& e) {
+        std::cerr << "shard_stream_memory: " << e.what() << "\n";
+        return 1;
+    }
+}
