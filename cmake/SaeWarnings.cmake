@@ -15,3 +15,14 @@ if(SAE_SANITIZE)
         target_compile_options(sae_project_options INTERFACE -Wno-maybe-uninitialized)
     endif()
 endif()
+
+# sae_light_under_sanitizers(TARGET): compile TARGET at -O0 in the sanitizer build.
+# For targets that parse files, drive the command line or train tiny models, the
+# instrumented -O1 build costs 2.5x the compile time of -O0 (95 s against 35 s for the
+# CLI's train.cpp) and buys no test speed that matters; -O0 also keeps every check in
+# place. Eigen-heavy numerical tests keep -O1, where they would otherwise run for minutes.
+function(sae_light_under_sanitizers target)
+    if(SAE_SANITIZE)
+        target_compile_options(${target} PRIVATE -O0)
+    endif()
+endfunction()

@@ -143,10 +143,10 @@ TEST_CASE("A run killed by SIGKILL resumes to bit-identical weights", "[checkpoi
         train_to_end(reference, source, "", 0);
     }
 
-    // Kill times spread over the run, including very early (maybe before the first
-    // checkpoint) and while checkpoints are being written (every 7 steps).
+    // Trial 0 kills almost at once (maybe before the first checkpoint: resume from
+    // scratch); the others kill at seeded moments after the first checkpoint exists.
     std::mt19937 rng(2024);
-    std::uniform_int_distribution<int> delay_ms(1, 120);
+    std::uniform_int_distribution<int> delay_ms(0, 30);
     const int trials = 4;
     int resumed_mid_run = 0;
     for (int trial = 0; trial < trials; ++trial) {
@@ -166,6 +166,14 @@ TEST_CASE("A run killed by SIGKILL resumes to bit-identical weights", "[checkpoi
                 ::_exit(3);
             }
             ::_exit(0);
+        }
+        if (trial > 0) {
+            // Wait for the first checkpoint (however slow this build is), then kill at a
+            // seeded moment after it, usually while later checkpoints are being written.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (!exists(path) && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(trial == 0 ? 1 : delay_ms(rng)));
         ::kill(child, SIGKILL);
