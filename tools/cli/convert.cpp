@@ -39,10 +39,6 @@ Arrays are converted in blocks of rows, so memory stays small for any file size.
 
 constexpr Index block_rows = 16384;
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::optional<DType> requested_dtype(const Arguments& args) {
     const std::string name = args.get("dtype", "");
     if (name.empty()) return std::nullopt;
@@ -120,30 +116,24 @@ void stream_array(const ArraySource& source, DType dtype, const std::string& hea
     out.commit();
 }
 
-/// A safetensors header for one tensor of `bytes` bytes, padded with spaces so the
-/// data starts 8-byte aligned (as the reference writer does).
+/// A safetensors header for one tensor of `bytes` bytes.
 std::string safetensors_header_for(const std::string& tensor, DType dtype, const std::vector<std::size_t>& shape,
                                    std::size_t bytes, const std::string& source_path) {
-    nlohmann::json header = {{"__metadata__", {{"converted_from", source_path}}},
-                             {tensor, {{"dtype", safetensors_dtype_name(dtype)}, {"shape", shape}, {"data_offsets", {0, bytes}}}}};
-    std::string text = header.dump();
-    text.append((8 - text.size() % 8) % 8, ' ');
-    std::string out(8, '\0');
-    std::uint64_t length = text.size();
-    for (int k = 0; k < 8; ++k, length >>= 8) out[static_cast<std::size_t>(k)] = static_cast<char>(length & 0xFFu);
-    return out + text;
+    const nlohmann::json header = {{"__metadata__", {{"converted_from", source_path}}},
+                                   {tensor, {{"dtype", safetensors_dtype_name(dtype)}, {"shape", shape}, {"data_offsets", {0, bytes}}}}};
+    return frame_safetensors_header(header.dump());
 }
 
 void convert_array(const std::string& from, const std::string& to, const Arguments& args) {
     const std::optional<DType> dtype_option = requested_dtype(args);
-    if (ends_with(from, ".npy") && ends_with(to, ".safetensors")) {
+    if (has_extension(from, ".npy") && has_extension(to, ".safetensors")) {
         const ArraySource source = open_npy(from);
         if (source.npy == nullptr) throw io_error(from + ": cannot open");
         const DType dtype = dtype_option.value_or(source.dtype);
         const std::size_t bytes = checked_product(static_cast<std::size_t>(source.rows) * static_cast<std::size_t>(source.cols),
                                                   dtype_size(dtype), to + ": data size");
         stream_array(source, dtype, safetensors_header_for(args.get("tensor", "activations"), dtype, source.shape, bytes, from), to);
-    } else if (ends_with(from, ".safetensors") && ends_with(to, ".npy")) {
+    } else if (has_extension(from, ".safetensors") && has_extension(to, ".npy")) {
         const ArraySource source = open_safetensors(from, args.get("tensor", ""));
         const DType dtype = dtype_option.value_or(source.dtype);
         stream_array(source, dtype, npy_header(dtype, source.shape), to);  // npy_header rejects BF16

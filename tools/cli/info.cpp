@@ -2,6 +2,7 @@
 #include "commands.hpp"
 
 #include <sae/io/checkpoint.hpp>
+#include <sae/io/file.hpp>
 #include <sae/io/npy.hpp>
 #include <sae/io/run_config.hpp>
 #include <sae/io/saelens.hpp>
@@ -28,10 +29,6 @@ Describes each PATH from its header, without loading the data:
 Options:
   --json   print one JSON object per path instead of text
 )";
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 nlohmann::json shape_json(const std::vector<std::size_t>& shape) { return nlohmann::json(shape); }
 
@@ -87,9 +84,9 @@ nlohmann::json describe_sae_directory(const std::string& path) {
 nlohmann::json describe(const std::string& path) {
     std::error_code error;
     if (std::filesystem::is_directory(path, error)) return describe_sae_directory(path);
-    if (ends_with(path, ".npy")) return describe_npy(path);
-    if (ends_with(path, ".safetensors")) return describe_safetensors(path);
-    if (ends_with(path, ".json")) {
+    if (has_extension(path, ".npy")) return describe_npy(path);
+    if (has_extension(path, ".safetensors")) return describe_safetensors(path);
+    if (has_extension(path, ".json")) {
         const RunConfig config = load_run_config(path);
         return {{"path", path}, {"format", "run config"}, {"config", to_json(config)}};
     }

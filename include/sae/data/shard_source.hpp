@@ -33,6 +33,7 @@
 #include "../core/state_dict.hpp"
 #include "../core/trainable_sae.hpp"
 #include "../core/types.hpp"
+#include "../io/file.hpp"
 #include "../io/npy.hpp"
 #include "../io/safetensors.hpp"
 
@@ -75,11 +76,11 @@ struct ShardSourceConfig {
 class ShardReader {
 public:
     ShardReader(const std::string& path, const std::string& tensor) {
-        if (ends_with(path, ".npy")) {
+        if (has_extension(path, ".npy")) {
             reader_ = std::make_unique<NpyRowReader>(path);
             return;
         }
-        if (!ends_with(path, ".safetensors")) {
+        if (!has_extension(path, ".safetensors")) {
             throw io_error(path + ": unknown shard type (expected a .npy or .safetensors file)");
         }
         auto file = std::make_unique<SafetensorsFile>(path);
@@ -122,10 +123,6 @@ public:
     }
 
 private:
-    static bool ends_with(const std::string& text, const std::string& suffix) {
-        return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-    }
-
     std::variant<std::unique_ptr<NpyRowReader>, std::unique_ptr<SafetensorsFile>> reader_;
     std::string tensor_;
     Index rows_ = 0;

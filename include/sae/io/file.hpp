@@ -13,6 +13,7 @@
 ///                               Destroyed without commit(), it removes the temporary.
 ///   write_file_atomically(path, bytes)   the one-call form.
 ///   read_whole_file(path)       small files (JSON configs): the bytes as a string.
+///   has_extension(path, ".npy") whether the file name ends with that extension.
 ///   checked_product(a, b, what) a * b, or io_error naming `what` when it overflows; used
 ///                               wherever a file's header claims a size, so that a shape
 ///                               of 10^15 elements is rejected before any allocation.
@@ -74,6 +75,11 @@ private:
     int fd_;
 };
 }  // namespace detail
+
+inline bool has_extension(const std::string& path, const std::string& extension) {
+    return path.size() >= extension.size() &&
+           path.compare(path.size() - extension.size(), extension.size(), extension) == 0;
+}
 
 /// a * b for sizes read from a file header; io_error("<what> overflows") past SIZE_MAX.
 inline std::size_t checked_product(std::size_t a, std::size_t b, const std::string& what) {

@@ -381,6 +381,17 @@ private:
     std::map<std::string, std::string> metadata_;
 };
 
+/// The bytes before a safetensors data buffer: the 8-byte little-endian size field and
+/// `header_json` padded with spaces to a multiple of 8 (so the buffer, and every tensor
+/// in it, starts aligned). Shared by SafetensorsWriter and streaming writers.
+inline std::string frame_safetensors_header(std::string header_json) {
+    header_json.resize((header_json.size() + 7) / 8 * 8, ' ');
+    std::string out(8, '\0');
+    const std::uint64_t n = header_json.size();
+    for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xFFu);
+    return out + header_json;
+}
+
 /// Builds a safetensors file in memory and writes it atomically.
 class SafetensorsWriter {
 public:
@@ -508,14 +519,8 @@ private:
         return json + "}";
     }
 
-    /// Size field + JSON padded with spaces to a multiple of 8 (aligns the data buffer).
     std::string padded_header(const std::vector<const Entry*>& order) const {
-        std::string header = header_json(order);
-        header.resize((header.size() + 7) / 8 * 8, ' ');
-        std::string out(8, '\0');
-        const std::uint64_t n = header.size();
-        for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xFFu);
-        return out + header;
+        return frame_safetensors_header(header_json(order));
     }
 
     std::vector<Entry> entries_;
