@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_adam_cases {
+
 namespace {
 
 template <class Scalar>
@@ -274,3 +278,5 @@ TEMPLATE_TEST_CASE("Adam: agrees with torch.optim.Adam over 5 steps", "[adam][re
         }
     }
 }
+
+}  // namespace test_adam_cases

@@ -29,6 +29,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_checkpoint_cases {
+
 namespace {
 
 using Trainable = sae::TrainableSae<float, sae::TopK>;
@@ -199,3 +203,5 @@ TEST_CASE("A run killed by SIGKILL resumes to bit-identical weights", "[checkpoi
     // The test is only meaningful if most trials really resumed mid-run.
     CHECK(resumed_mid_run >= 2);
 }
+
+}  // namespace test_checkpoint_cases

@@ -30,6 +30,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_cli_cases {
+
 namespace {
 
 struct Result {
@@ -258,3 +262,5 @@ TEST_CASE("sae convert and sae info", "[cli][convert]") {
     REQUIRE(r.status == 0);
     CHECK_THAT(r.out, Catch::Contains("topk") && Catch::Contains("W_enc"));
 }
+
+}  // namespace test_cli_cases

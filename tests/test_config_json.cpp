@@ -121,6 +121,10 @@ std::ostream& operator<<(std::ostream& out, const T& config) {
 
 }  // namespace sae
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_config_json_cases {
+
 namespace {
 
 using sae::test::TempDir;
@@ -659,3 +663,5 @@ TEST_CASE("relative paths stay as written without a base directory", "[config_js
 }
 
 }  // namespace
+
+}  // namespace test_config_json_cases

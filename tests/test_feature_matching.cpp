@@ -15,6 +15,10 @@
 #include <random>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_feature_matching_cases {
+
 namespace {
 
 using sae::Index;
@@ -280,3 +284,5 @@ TEST_CASE("feature matching rejects bad input", "[feature_matching]") {
     CHECK(sae::match_features(sae::cosine_similarity(good, empty), sae::MatchingMode::max_cosine).a_index.empty());
     CHECK_THROWS_AS(sae::mmcs(good, empty), sae::shape_error);
 }
+
+}  // namespace test_feature_matching_cases

@@ -13,6 +13,10 @@
 #include <random>
 #include <type_traits>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_geometric_median_cases {
+
 using Catch::Matchers::WithinAbs;
 
 namespace {
@@ -147,3 +151,5 @@ TEMPLATE_TEST_CASE("geometric_median: rejects bad input", "[geometric_median]", 
     points(2, 1) = GENERATE(std::numeric_limits<Scalar>::quiet_NaN(), std::numeric_limits<Scalar>::infinity());
     CHECK_THROWS_AS(sae::geometric_median(points), sae::numeric_error);
 }
+
+}  // namespace test_geometric_median_cases

@@ -14,6 +14,10 @@
 #include <functional>
 #include <random>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_gradients_cases {
+
 namespace {
 
 using sae::Index;
@@ -183,3 +187,5 @@ TEST_CASE("JumpReLU threshold gradient follows the straight-through estimator", 
     CHECK_THAT(loss.sparsity, Catch::Matchers::WithinAbs(0.6 * 2.0 / 3.0, 1e-12));
     CHECK_THAT(grads.parameter(0), Catch::Matchers::WithinAbs(-0.625, 1e-12));
 }
+
+}  // namespace test_gradients_cases

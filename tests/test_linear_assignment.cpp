@@ -13,6 +13,10 @@
 #include <random>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_linear_assignment_cases {
+
 namespace {
 
 using sae::Index;
@@ -290,3 +294,5 @@ TEMPLATE_TEST_CASE("linear assignment rejects non-finite costs naming the entry"
     CHECK_THROWS_AS(sae::solve_linear_assignment_max(cost), sae::numeric_error);
     CHECK_THROWS_WITH(sae::solve_linear_assignment_max(cost), Catch::Contains("score(1, 2)"));
 }
+
+}  // namespace test_linear_assignment_cases

@@ -11,6 +11,10 @@
 #include <random>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_metrics_cases {
+
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
 
@@ -199,3 +203,5 @@ TEST_CASE("feature_density_histogram: rejects bad settings and rates", "[metrics
     rates(1) = bad;
     CHECK_THROWS_WITH(sae::feature_density_histogram(rates), Catch::Matchers::Contains("firing_rate[1]"));
 }
+
+}  // namespace test_metrics_cases

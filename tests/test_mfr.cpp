@@ -11,6 +11,10 @@
 #include <cmath>
 #include <random>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_mfr_cases {
+
 namespace {
 
 using sae::Index;
@@ -193,3 +197,5 @@ TEST_CASE("Bad ensemble settings are rejected", "[mfr][errors]") {
     CHECK_THROWS_AS(ensemble.train_step(batch), sae::numeric_error);
     CHECK_THROWS_AS(ensemble.train_step(sae::Matrix<float>::Ones(3, 5)), sae::shape_error);
 }
+
+}  // namespace test_mfr_cases

@@ -28,6 +28,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_npy_cases {
+
 namespace {
 
 using sae::test::TempDir;
@@ -580,3 +584,5 @@ TEST_CASE("randomly mutated .npy files either load or throw io_error", "[npy][ma
     CHECK(loaded > 0);  // some mutations only touch data or padding
     CHECK(rejected > 1000);
 }
+
+}  // namespace test_npy_cases

@@ -12,6 +12,10 @@
 
 #include <catch2/catch.hpp>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_resume_cases {
+
 namespace {
 
 using sae::Index;
@@ -136,3 +140,5 @@ TEST_CASE("load_state rejects a state from a differently shaped SAE", "[resume]"
     partial.put("W_enc", small.model().W_enc());
     REQUIRE_THROWS_AS(small.load_state(partial), sae::io_error);
 }
+
+}  // namespace test_resume_cases

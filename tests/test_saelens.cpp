@@ -25,6 +25,10 @@
 
 #include <unistd.h>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_saelens_cases {
+
 using namespace sae;
 
 namespace {
@@ -584,3 +588,5 @@ TEMPLATE_TEST_CASE("saelens: the NumPy reference forward pass agrees", "[saelens
     check_same_forward(jumprelu, x, reference[3]);
     check_same_forward(standard, x, reference[4]);
 }
+
+}  // namespace test_saelens_cases

@@ -20,6 +20,10 @@
 
 #include <unistd.h>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_safetensors_cases {
+
 using namespace sae;
 
 namespace {
@@ -395,3 +399,5 @@ TEST_CASE("safetensors: random mutations give a valid file or io_error", "[safet
     CHECK(rejected > 1000);
     CHECK(opened > 0);  // e.g. edits inside tensor data
 }
+
+}  // namespace test_safetensors_cases

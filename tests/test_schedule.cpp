@@ -9,6 +9,10 @@
 #include <limits>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_schedule_cases {
+
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
 
@@ -203,3 +207,5 @@ TEMPLATE_TEST_CASE("clip_gradient_norm: global norm over all parameters", "[sche
         CHECK_THROWS_WITH(sae::clip_gradient_norm(views(), 1.0), Catch::Matchers::Contains("b_enc"));
     }
 }
+
+}  // namespace test_schedule_cases

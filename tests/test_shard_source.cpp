@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_shard_source_cases {
+
 namespace {
 
 using sae::Index;
@@ -184,3 +188,5 @@ TEST_CASE("Bad shard sets are rejected with the file named", "[shards][errors]")
     c.batch_size = 0;
     REQUIRE_THROWS_AS(sae::ShardSource<float>(c), sae::config_error);
 }
+
+}  // namespace test_shard_source_cases

@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_synthetic_cases {
+
 namespace {
 
 using sae::CorrelatedGroupsConfig;
@@ -437,3 +441,5 @@ TEMPLATE_TEST_CASE("synthetic configs are validated field by field", "[synthetic
         CHECK_THROWS_WITH(sae::SyntheticBatchSource<TestType>(generator, 0), Catch::Matchers::Contains("batch_size"));
     }
 }
+
+}  // namespace test_synthetic_cases

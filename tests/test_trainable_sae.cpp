@@ -14,6 +14,10 @@
 
 #include <cmath>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_trainable_sae_cases {
+
 namespace {
 
 using sae::Index;
@@ -207,3 +211,5 @@ TEST_CASE("Autoencoder inference checks its input", "[autoencoder][errors]") {
     CHECK(((f.array() != 0.0f).rowwise().count() <= 2).all());
     CHECK((model.forward(x) - model.decode(f)).cwiseAbs().maxCoeff() < 1e-6f);
 }
+
+}  // namespace test_trainable_sae_cases

@@ -21,6 +21,10 @@
 #include <thread>
 #include <vector>
 
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_trainer_cases {
+
 namespace {
 
 using sae::Index;
@@ -573,3 +577,5 @@ TEST_CASE("callbacks reject bad settings with config_error", "[callbacks]") {
     CHECK_THROWS_AS(sae::StopAfterSeconds(-1.0), sae::config_error);
     CHECK_THROWS_AS(sae::StopAfterSeconds(std::numeric_limits<double>::infinity()), sae::config_error);
 }
+
+}  // namespace test_trainer_cases

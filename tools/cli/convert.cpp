@@ -20,7 +20,8 @@
 #include <vector>
 
 namespace sae::cli {
-namespace {
+// Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
+namespace convert_command {
 
 constexpr const char* help = R"(usage: sae convert [options] SRC DST
 
@@ -157,9 +158,10 @@ void convert_sae(const std::string& from, const std::string& to, const Arguments
               << ", d_in " << info.d_in << ", d_sae " << info.d_sae << ")\n";
 }
 
-}  // namespace
+}  // namespace convert_command
 
 int run_convert(int argc, char** argv) {
+    using namespace convert_command;
     const Arguments args(argc, argv, 2, {{"tensor", true}, {"dtype", true}}, "convert");
     if (print_help_if_asked(args, help)) return 0;
     if (args.positional().size() != 2) throw usage_error("convert: give exactly SRC and DST");

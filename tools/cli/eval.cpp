@@ -11,7 +11,8 @@
 #include <variant>
 
 namespace sae::cli {
-namespace {
+// Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
+namespace eval_command {
 
 constexpr const char* help = R"(usage: sae eval --sae DIR --data FILE [--data FILE...] [options]
 
@@ -32,9 +33,10 @@ Options:
   --svg FILE           write the density histogram as an SVG plot
 )";
 
-}  // namespace
+}  // namespace eval_command
 
 int run_eval(int argc, char** argv) {
+    using namespace eval_command;
     const Arguments args(argc, argv, 2,
                          {{"sae", true}, {"data", true}, {"tensor", true}, {"batch-size", true}, {"max-rows", true},
                           {"bins", true}, {"json", true}, {"svg", true}},

@@ -15,7 +15,8 @@
 #include <string>
 
 namespace sae::cli {
-namespace {
+// Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
+namespace info_command {
 
 constexpr const char* help = R"(usage: sae info [--json] PATH...
 
@@ -122,9 +123,10 @@ void print_text(const nlohmann::json& d) {
     }
 }
 
-}  // namespace
+}  // namespace info_command
 
 int run_info(int argc, char** argv) {
+    using namespace info_command;
     const Arguments args(argc, argv, 2, {{"json", false}}, "info");
     if (print_help_if_asked(args, help)) return 0;
     if (args.positional().empty()) throw usage_error("info: give at least one PATH");

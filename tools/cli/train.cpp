@@ -26,7 +26,8 @@
 #include <string>
 
 namespace sae::cli {
-namespace {
+// Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
+namespace train_command {
 
 constexpr const char* help = R"(usage: sae train --config RUN.json [--resume]
 
@@ -215,9 +216,10 @@ int train_with_scalar(const RunConfig& config, bool resume) {
     return train_as<Scalar, ReluL1>(config, resume);
 }
 
-}  // namespace
+}  // namespace train_command
 
 int run_train(int argc, char** argv) {
+    using namespace train_command;
     const Arguments args(argc, argv, 2, {{"config", true}, {"resume", false}}, "train");
     if (print_help_if_asked(args, help)) return 0;
     if (!args.positional().empty()) throw usage_error("train: unexpected argument '" + args.positional().front() + "'");
