@@ -35,3 +35,6 @@
 #include "mfr/feature_matching.hpp"
 #include "mfr/linear_assignment.hpp"
 #include "mfr/penalty.hpp"
+
+// Not included here, to keep this header light: the language-model stack
+// (sae/models/models.hpp) and the Cartesian-object toolkit (sae/cartesian/cartesian.hpp).
