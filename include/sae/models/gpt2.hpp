@@ -30,6 +30,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "gpt2_config.hpp"
+#include "gpt2_layers.hpp"
 #include "gpt2_weights.hpp"
 #include "hook_point.hpp"
 #include "hooks.hpp"
@@ -192,7 +193,7 @@ private:
             if (!run_block(layer, batch, seq, x, pass)) return false;
         }
         Matrix<Scalar> normed;
-        layer_norm(x, w_.ln_f, normed);
+        gpt2_layers::layer_norm(x, w_.ln_f, config().layer_norm_epsilon, normed);
         if (pass.visit(HookPoint{HookSite::ln_final, -1}, normed)) return false;
         x = std::move(normed);
         return true;
@@ -205,10 +206,10 @@ private:
 
         if (pass.visit(at(HookSite::resid_pre), x)) return false;
         Matrix<Scalar> normed;
-        layer_norm(x, b.ln_1, normed);
+        gpt2_layers::layer_norm(x, b.ln_1, config().layer_norm_epsilon, normed);
         if (pass.visit(at(HookSite::ln1_normalized), normed)) return false;
         Matrix<Scalar> qkv;
-        linear(normed, b.attn_c_attn, qkv);
+        gpt2_layers::linear(normed, b.attn_c_attn, qkv);
         const HookSite parts[3] = {HookSite::attn_q, HookSite::attn_k, HookSite::attn_v};
         for (Index part = 0; part < 3; ++part) {
             if (!pass.wants(at(parts[part]))) continue;
@@ -221,19 +222,19 @@ private:
         if (!attention(layer, qkv, batch, seq, pass, z)) return false;
         if (pass.visit(at(HookSite::attn_z), z)) return false;
         Matrix<Scalar> out;
-        linear(z, b.attn_c_proj, out);
+        gpt2_layers::linear(z, b.attn_c_proj, out);
         if (pass.visit(at(HookSite::attn_out), out)) return false;
         x += out;
         if (pass.visit(at(HookSite::resid_mid), x)) return false;
 
-        layer_norm(x, b.ln_2, normed);
+        gpt2_layers::layer_norm(x, b.ln_2, config().layer_norm_epsilon, normed);
         if (pass.visit(at(HookSite::ln2_normalized), normed)) return false;
         Matrix<Scalar> hidden;
-        linear(normed, b.mlp_c_fc, hidden);
+        gpt2_layers::linear(normed, b.mlp_c_fc, hidden);
         if (pass.visit(at(HookSite::mlp_pre), hidden)) return false;
-        gelu_tanh_in_place(hidden);
+        gpt2_layers::gelu_tanh_in_place(hidden);
         if (pass.visit(at(HookSite::mlp_post), hidden)) return false;
-        linear(hidden, b.mlp_c_proj, out);
+        gpt2_layers::linear(hidden, b.mlp_c_proj, out);
         if (pass.visit(at(HookSite::mlp_out), out)) return false;
         x += out;
         return !pass.visit(at(HookSite::resid_post), x);
@@ -305,29 +306,8 @@ private:
         }
     }
 
-    static void linear(const Matrix<Scalar>& in, const LinearWeights<Scalar>& lw, Matrix<Scalar>& out) {
-        out.resize(in.rows(), lw.weight.cols());
-        out.noalias() = in * lw.weight;
-        out.rowwise() += lw.bias;
-    }
 
-    void layer_norm(const Matrix<Scalar>& x, const LayerNormWeights<Scalar>& ln, Matrix<Scalar>& out) const {
-        using Column = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-        const Column mean = x.rowwise().mean().array();
-        out = x.colwise() - mean.matrix();
-        const Column inv_std =
-            (out.array().square().rowwise().mean() + static_cast<Scalar>(config().layer_norm_epsilon)).rsqrt();
-        out.array().colwise() *= inv_std;
-        out.array().rowwise() *= ln.weight.array();
-        out.rowwise() += ln.bias;
-    }
 
-    /// GELU with GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-    static void gelu_tanh_in_place(Matrix<Scalar>& h) {
-        const Scalar sqrt_2_over_pi = static_cast<Scalar>(0.79788456080286535587989211986876);
-        const Scalar cubic = static_cast<Scalar>(0.044715);
-        h.array() = Scalar(0.5) * h.array() * (Scalar(1) + (sqrt_2_over_pi * (h.array() + cubic * h.array().cube())).tanh());
-    }
 
     Gpt2Weights<Scalar> w_;
 };

@@ -37,6 +37,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "gpt2.hpp"
+#include "gpt2_layers.hpp"
 #include "gpt2_weights.hpp"
 #include "sampling.hpp"
 
@@ -83,26 +84,26 @@ public:
         Matrix<Scalar> z(batch_ * n, c);
         for (std::size_t layer = 0; layer < w.blocks.size(); ++layer) {
             const Gpt2BlockWeights<Scalar>& block = w.blocks[layer];
-            layer_norm(x, block.ln_1, normed);
-            linear(normed, block.attn_c_attn, qkv);
+            gpt2_layers::layer_norm(x, block.ln_1, model_->config().layer_norm_epsilon, normed);
+            gpt2_layers::linear(normed, block.attn_c_attn, qkv);
             for (Index b = 0; b < batch_; ++b) {
                 keys_[layer].block(b * config.n_ctx + length_, 0, n, c) = qkv.block(b * n, c, n, c);
                 values_[layer].block(b * config.n_ctx + length_, 0, n, c) = qkv.block(b * n, 2 * c, n, c);
             }
             attend(layer, qkv, n, z);
-            linear(z, block.attn_c_proj, out);
+            gpt2_layers::linear(z, block.attn_c_proj, out);
             x += out;
-            layer_norm(x, block.ln_2, normed);
-            linear(normed, block.mlp_c_fc, hidden);
-            gelu_tanh_in_place(hidden);
-            linear(hidden, block.mlp_c_proj, out);
+            gpt2_layers::layer_norm(x, block.ln_2, model_->config().layer_norm_epsilon, normed);
+            gpt2_layers::linear(normed, block.mlp_c_fc, hidden);
+            gpt2_layers::gelu_tanh_in_place(hidden);
+            gpt2_layers::linear(hidden, block.mlp_c_proj, out);
             x += out;
         }
         length_ += n;
 
         Matrix<Scalar> last(batch_, c);
         for (Index b = 0; b < batch_; ++b) last.row(b) = x.row(b * n + n - 1);
-        layer_norm(last, w.ln_f, normed);
+        gpt2_layers::layer_norm(last, w.ln_f, model_->config().layer_norm_epsilon, normed);
         Matrix<Scalar> logits(batch_, static_cast<Index>(config.vocab_size));
         logits.noalias() = normed * w.head().transpose();
         return logits;
@@ -157,28 +158,8 @@ private:
         }
     }
 
-    static void linear(const Matrix<Scalar>& in, const LinearWeights<Scalar>& lw, Matrix<Scalar>& out) {
-        out.resize(in.rows(), lw.weight.cols());
-        out.noalias() = in * lw.weight;
-        out.rowwise() += lw.bias;
-    }
 
-    void layer_norm(const Matrix<Scalar>& x, const LayerNormWeights<Scalar>& ln, Matrix<Scalar>& out) const {
-        using Column = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-        const Column mean = x.rowwise().mean().array();
-        out = x.colwise() - mean.matrix();
-        const Column inv_std =
-            (out.array().square().rowwise().mean() + static_cast<Scalar>(model_->config().layer_norm_epsilon)).rsqrt();
-        out.array().colwise() *= inv_std;
-        out.array().rowwise() *= ln.weight.array();
-        out.rowwise() += ln.bias;
-    }
 
-    static void gelu_tanh_in_place(Matrix<Scalar>& h) {
-        const Scalar sqrt_2_over_pi = static_cast<Scalar>(0.79788456080286535587989211986876);
-        const Scalar cubic = static_cast<Scalar>(0.044715);
-        h.array() = Scalar(0.5) * h.array() * (Scalar(1) + (sqrt_2_over_pi * (h.array() + cubic * h.array().cube())).tanh());
-    }
 
     const Gpt2<Scalar>* model_;
     Index batch_;

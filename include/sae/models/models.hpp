@@ -5,9 +5,11 @@
 /// metrics, key/value-cached sampling, the GPT-2 byte-level BPE tokenizer and the VADER
 /// sentiment lexicon.
 
+#include "activation_extractor.hpp"
 #include "bpe_tokenizer.hpp"
 #include "gpt2.hpp"
 #include "gpt2_config.hpp"
+#include "gpt2_layers.hpp"
 #include "gpt2_loader.hpp"
 #include "gpt2_weights.hpp"
 #include "hook_point.hpp"
