@@ -319,6 +319,34 @@ Gpt2Config resolve_mingpt_config(const MinGptTensors<Scalar>& file, const MinGpt
     return config;
 }
 
+/// The embeddings, blocks and final LayerNorm of a GPT-2 from any tensor source. The
+/// Hugging Face and minGPT layouts differ only in the names' prefix and in how a linear
+/// weight is read (Conv1D [in, out] against Linear [out, in]); `vector(name, size)`,
+/// `matrix(name, rows, cols)` and `linear_weight(name, in, out)` check the shapes.
+template <class Scalar, class ReadVector, class ReadMatrix, class ReadLinearWeight>
+Gpt2Weights<Scalar> assemble_gpt2_weights(const Gpt2Config& config, const std::string& prefix, ReadVector vector,
+                                          ReadMatrix matrix, ReadLinearWeight linear_weight) {
+    const Index c = config.n_embd, m = config.mlp_width();
+    const auto norm = [&](const std::string& name) {
+        return LayerNormWeights<Scalar>{vector(name + ".weight", c), vector(name + ".bias", c)};
+    };
+    const auto linear = [&](const std::string& name, Index in, Index out) {
+        return LinearWeights<Scalar>{linear_weight(name + ".weight", in, out), vector(name + ".bias", out)};
+    };
+    Gpt2Weights<Scalar> w;
+    w.config = config;
+    w.wte = matrix(prefix + "wte.weight", config.vocab_size, c);
+    w.wpe = matrix(prefix + "wpe.weight", config.n_ctx, c);
+    for (int l = 0; l < config.n_layer; ++l) {
+        const std::string p = prefix + "h." + std::to_string(l) + ".";
+        w.blocks.push_back(Gpt2BlockWeights<Scalar>{norm(p + "ln_1"), linear(p + "attn.c_attn", c, 3 * c),
+                                                    linear(p + "attn.c_proj", c, c), norm(p + "ln_2"),
+                                                    linear(p + "mlp.c_fc", c, m), linear(p + "mlp.c_proj", m, c)});
+    }
+    w.ln_f = norm(prefix + "ln_f");
+    return w;
+}
+
 }  // namespace detail
 
 template <class Scalar>
@@ -342,24 +370,11 @@ Gpt2Weights<Scalar> load_hf_gpt2_weights(const std::string& directory) {
     config.tied_lm_head = !untied;
 
     const detail::HfTensorReader<Scalar> read(file, prefix);
-    const Index c = config.n_embd, m = config.mlp_width();
-    const auto norm = [&](const std::string& name) {
-        return LayerNormWeights<Scalar>{read.vector(name + ".weight", c), read.vector(name + ".bias", c)};
-    };
-    const auto linear = [&](const std::string& name, Index in, Index out) {
-        return LinearWeights<Scalar>{read.matrix(name + ".weight", in, out), read.vector(name + ".bias", out)};
-    };
-    Gpt2Weights<Scalar> w;
-    w.config = config;
-    w.wte = read.matrix("wte.weight", config.vocab_size, c);
-    w.wpe = read.matrix("wpe.weight", config.n_ctx, c);
-    for (int l = 0; l < config.n_layer; ++l) {
-        const std::string p = "h." + std::to_string(l) + ".";
-        w.blocks.push_back(Gpt2BlockWeights<Scalar>{norm(p + "ln_1"), linear(p + "attn.c_attn", c, 3 * c),
-                                                    linear(p + "attn.c_proj", c, c), norm(p + "ln_2"),
-                                                    linear(p + "mlp.c_fc", c, m), linear(p + "mlp.c_proj", m, c)});
-    }
-    w.ln_f = norm("ln_f");
+    const auto matrix = [&](const std::string& name, Index rows, Index cols) { return read.matrix(name, rows, cols); };
+    // The reader adds the file's own prefix; Conv1D weights are stored [in, out] already.
+    Gpt2Weights<Scalar> w = detail::assemble_gpt2_weights<Scalar>(
+        config, "", [&](const std::string& name, Index size) { return read.vector(name, size); }, matrix, matrix);
+    const Index c = config.n_embd;
     if (untied) {
         w.lm_head = read.matrix("lm_head.weight", config.vocab_size, c, /*prefixed=*/false);
         if (*w.lm_head == w.wte) {  // a saved copy of the tied head: keep one matrix
@@ -399,24 +414,12 @@ Gpt2Weights<Scalar> load_mingpt_json_weights(const std::string& path, const MinG
     if (file.contains("lm_head.bias")) {
         throw io_error(path + ": tensor 'lm_head.bias' is present, but GPT-2's LM head has no bias");
     }
-    const Index c = config.n_embd, m = config.mlp_width();
-    const auto norm = [&](const std::string& name) {
-        return LayerNormWeights<Scalar>{file.vector(name + ".weight", c), file.vector(name + ".bias", c)};
-    };
-    const auto linear = [&](const std::string& name, Index in, Index out) {
-        return LinearWeights<Scalar>{file.linear_weight(name + ".weight", in, out), file.vector(name + ".bias", out)};
-    };
-    Gpt2Weights<Scalar> w;
-    w.config = config;
-    w.wte = file.matrix("transformer.wte.weight", config.vocab_size, c);
-    w.wpe = file.matrix("transformer.wpe.weight", config.n_ctx, c);
-    for (int l = 0; l < config.n_layer; ++l) {
-        const std::string p = "transformer.h." + std::to_string(l) + ".";
-        w.blocks.push_back(Gpt2BlockWeights<Scalar>{norm(p + "ln_1"), linear(p + "attn.c_attn", c, 3 * c),
-                                                    linear(p + "attn.c_proj", c, c), norm(p + "ln_2"),
-                                                    linear(p + "mlp.c_fc", c, m), linear(p + "mlp.c_proj", m, c)});
-    }
-    w.ln_f = norm("transformer.ln_f");
+    const Index c = config.n_embd;
+    // minGPT names carry "transformer."; its Linear weights are [out, in] and get transposed.
+    Gpt2Weights<Scalar> w = detail::assemble_gpt2_weights<Scalar>(
+        config, "transformer.", [&](const std::string& name, Index size) { return file.vector(name, size); },
+        [&](const std::string& name, Index rows, Index cols) { return file.matrix(name, rows, cols); },
+        [&](const std::string& name, Index in, Index out) { return file.linear_weight(name, in, out); });
     if (!config.tied_lm_head) {
         w.lm_head = file.matrix("lm_head.weight", config.vocab_size, c);
         if (*w.lm_head == w.wte) {  // nanoGPT saves its tied head twice
