@@ -5,6 +5,7 @@
 /// latents that never fired in the caption.
 
 #include <sae/core/error.hpp>
+#include <sae/io/svg_plot.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -33,8 +34,7 @@ inline std::string density_histogram_svg(const std::vector<double>& log10_edges,
                   "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                   width, height, width, height);
     svg += buffer;
-    std::string escaped;
-    for (char c : title) escaped += c == '<' ? std::string("&lt;") : c == '&' ? std::string("&amp;") : std::string(1, c);
+    const std::string escaped = svg_escape(title);
     std::snprintf(buffer, sizeof buffer, "<text x=\"%.0f\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">%s</text>\n",
                   width / 2, escaped.c_str());
     svg += buffer;

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace sae {
 
@@ -38,5 +39,24 @@ class io_error : public error {
 public:
     using error::error;
 };
+
+/// `text` with every byte outside printable ASCII written as \xNN, so that a message
+/// quoting bytes from a file (possibly binary junk or invalid UTF-8) is itself clean text.
+inline std::string printable_bytes(std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7F) {
+            out += c;
+        } else {
+            out += "\\x";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xF];
+        }
+    }
+    return out;
+}
 
 }  // namespace sae

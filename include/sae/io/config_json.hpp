@@ -617,30 +617,13 @@ T read_config(const BasicJson& j, const std::string& path = "") {
 
 namespace detail::config_io {
 
-/// nlohmann quotes the bytes it last read, which may be invalid UTF-8: escape every
-/// non-ASCII or control byte as \xNN so the message itself is clean text.
-inline std::string printable(const std::string& text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte >= 0x20 && byte < 0x7F) {
-            out += c;
-        } else {
-            out += "\\x";
-            out += hex[byte >> 4];
-            out += hex[byte & 0xF];
-        }
-    }
-    return out;
-}
-
 /// nlohmann's message without its "[json.exception.parse_error.101] " tag, printable.
 inline std::string json_error_text(const nlohmann::json::exception& e) {
     const std::string what = e.what();
     const std::size_t tag_end = what.find("] ");
     const bool tagged = !what.empty() && what.front() == '[' && tag_end != std::string::npos;
-    return printable(tagged ? what.substr(tag_end + 2) : what);
+    // nlohmann quotes the bytes it last read, which may be invalid UTF-8.
+    return printable_bytes(tagged ? what.substr(tag_end + 2) : what);
 }
 
 /// Parser callback that rejects a key repeated within one object (nlohmann would keep
