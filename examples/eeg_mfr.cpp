@@ -21,6 +21,7 @@
 //
 //   eeg_mfr               the default run (authors' settings, 3 seeds; a few minutes)
 //   eeg_mfr --help        every setting
+#include <sae/cli/arguments.hpp>
 #include <sae/eeg/eeg.hpp>
 #include <sae/io/svg_plot.hpp>
 #include <sae/sae.hpp>
@@ -43,7 +44,6 @@
 #include <memory>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,76 +128,54 @@ Options (defaults in brackets; the defaults are the MFR authors' EEG settings):
 }
 
 Options parse(int argc, char** argv) {
-    Options o;
-    const auto value = [&](int& i) -> std::string {
-        if (i + 1 >= argc) throw sae::config_error(std::string("option ") + argv[i] + " needs a value");
-        return argv[++i];
+    const sae::cli::Arguments args(
+        argc, argv, 1,
+        {{"data", true}, {"set", true}, {"out", true}, {"json", true}, {"seed", true}, {"seeds", true},
+         {"split-seed", true}, {"test-fraction", true}, {"saes", true}, {"latents", true}, {"k", true}, {"lr", true},
+         {"batch", true}, {"epochs", true}, {"lambda", true}, {"warmup", true}, {"refresh", true},
+         {"clean-corr", true}, {"eog-ratio", true}, {"plot-snr", true}, {"matching", true}, {"only", true}},
+        "eeg_mfr");
+    if (args.help()) {
+        print_help();
+        std::exit(0);
+    }
+    if (!args.positional().empty()) throw sae::cli::usage_error("eeg_mfr: unexpected argument '" + args.positional().front() + "'");
+    const auto count = [&](const char* name, auto fallback, std::int64_t minimum) {
+        return static_cast<decltype(fallback)>(args.integer(name, static_cast<std::int64_t>(fallback), minimum));
     };
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            print_help();
-            std::exit(0);
-        } else if (arg == "--data") {
-            o.data_dir = value(i);
-        } else if (arg == "--set") {
-            o.set_path = value(i);
-        } else if (arg == "--out") {
-            o.out_dir = value(i);
-        } else if (arg == "--json") {
-            o.json_path = value(i);
-        } else if (arg == "--seed") {
-            o.seed = std::stoull(value(i));
-        } else if (arg == "--seeds") {
-            o.seeds = std::stoi(value(i));
-        } else if (arg == "--split-seed") {
-            o.split_seed = std::stoull(value(i));
-        } else if (arg == "--test-fraction") {
-            o.test_fraction = std::stod(value(i));
-        } else if (arg == "--saes") {
-            o.saes = std::stol(value(i));
-        } else if (arg == "--latents") {
-            o.latents = std::stol(value(i));
-        } else if (arg == "--k") {
-            o.k = std::stol(value(i));
-        } else if (arg == "--lr") {
-            o.lr = std::stod(value(i));
-        } else if (arg == "--batch") {
-            o.batch = std::stol(value(i));
-        } else if (arg == "--epochs") {
-            o.epochs = std::stoi(value(i));
-        } else if (arg == "--lambda") {
-            o.lambda = std::stod(value(i));
-        } else if (arg == "--warmup") {
-            o.warmup = std::stoul(value(i));
-        } else if (arg == "--refresh") {
-            o.refresh = std::stoul(value(i));
-        } else if (arg == "--clean-corr") {
-            o.clean_corr = std::stod(value(i));
-        } else if (arg == "--eog-ratio") {
-            o.eog_ratio = std::stod(value(i));
-        } else if (arg == "--plot-snr") {
-            o.plot_snr = std::stod(value(i));
-        } else if (arg == "--matching") {
-            const std::string mode = value(i);
-            if (mode == "one_to_one") o.matching = sae::MatchingMode::one_to_one;
-            else if (mode == "max_cosine") o.matching = sae::MatchingMode::max_cosine;
-            else throw sae::config_error("--matching: unknown mode '" + mode + "' (one_to_one | max_cosine)");
-        } else if (arg == "--only") {
-            o.multichannel = o.single = o.pooled = o.denoise = false;
-            std::stringstream list(value(i));
-            for (std::string item; std::getline(list, item, ',');) {
-                if (item == "multichannel") o.multichannel = true;
-                else if (item == "single") o.single = true;
-                else if (item == "pooled") o.pooled = true;
-                else if (item == "denoise") o.denoise = true;
-                else throw sae::config_error("--only: unknown setting '" + item + "'");
-            }
-        } else {
-            throw sae::config_error("unknown option '" + arg + "' (see --help)");
+    Options o;
+    o.data_dir = args.get("data", o.data_dir);
+    o.set_path = args.get("set", o.set_path);
+    o.out_dir = args.get("out", o.out_dir);
+    o.json_path = args.get("json", o.json_path);
+    o.seed = count("seed", o.seed, 0);
+    o.seeds = count("seeds", o.seeds, 1);
+    o.split_seed = count("split-seed", o.split_seed, 0);
+    o.test_fraction = args.real("test-fraction", o.test_fraction);
+    o.saes = count("saes", o.saes, 1);
+    o.latents = count("latents", o.latents, 1);
+    o.k = count("k", o.k, 1);
+    o.lr = args.real("lr", o.lr);
+    o.batch = count("batch", o.batch, 1);
+    o.epochs = count("epochs", o.epochs, 1);
+    o.lambda = args.real("lambda", o.lambda);
+    o.warmup = count("warmup", o.warmup, 0);
+    o.refresh = count("refresh", o.refresh, 1);
+    o.clean_corr = args.real("clean-corr", o.clean_corr);
+    o.eog_ratio = args.real("eog-ratio", o.eog_ratio);
+    o.plot_snr = args.real("plot-snr", o.plot_snr);
+    o.matching = args.choice("matching", o.matching,
+                             {{"one_to_one", sae::MatchingMode::one_to_one}, {"max_cosine", sae::MatchingMode::max_cosine}});
+    if (args.flag("only")) {
+        o.multichannel = o.single = o.pooled = o.denoise = false;
+        for (const std::string& item : args.items("only", {})) {
+            if (item == "multichannel") o.multichannel = true;
+            else if (item == "single") o.single = true;
+            else if (item == "pooled") o.pooled = true;
+            else if (item == "denoise") o.denoise = true;
+            else throw sae::cli::usage_error("eeg_mfr: --only: unknown setting '" + item + "' (multichannel, single, pooled, denoise)");
         }
     }
-    if (o.seeds < 1 || o.epochs < 1 || o.batch < 1) throw sae::config_error("--seeds, --epochs and --batch must be >= 1");
     if (!(o.test_fraction > 0 && o.test_fraction < 1)) throw sae::config_error("--test-fraction must lie in (0, 1)");
     return o;
 }

@@ -10,6 +10,7 @@
 //   gpt2_mfr --model DIR        any Hugging Face GPT-2 directory (e.g. real GPT-2 Small)
 //   gpt2_mfr --paper            the paper's SAE setting (10 SAEs, 3072 latents, k = 6)
 //   gpt2_mfr --help             every setting
+#include <sae/cli/arguments.hpp>
 #include <sae/models/activation_extractor.hpp>
 #include <sae/models/gpt2_loader.hpp>
 #include <sae/models/splice_metrics.hpp>
@@ -112,7 +113,7 @@ fortune files of /usr/share/games/fortunes, documents split on "\n%\n"):
   --mingpt-type NAME   its minGPT preset [gpt-nano]
   --char-vocab FILE    text whose sorted distinct bytes are the character ids
                        [the first --text file]
-  --text FILE...       text files (all values up to the next option)
+  --text FILE          a text file (repeat for several)
   --separator STR      document separator, \n and \t understood ["" = a file is one
                        document; "\n%\n" for the fortunes]
   --fortunes-dir DIR   [/usr/share/games/fortunes]
@@ -182,128 +183,74 @@ std::string unescape(const std::string& text) {
 }
 
 Options parse(int argc, char** argv) {
-    Options o;
-    const auto value = [&](int& i) -> std::string {
-        if (i + 1 >= argc) throw sae::config_error(std::string("option ") + argv[i] + " needs a value");
-        return argv[++i];
-    };
-    const auto number = [&](int& i) -> long long {
-        const std::string arg = argv[i], text = value(i);
-        try {
-            std::size_t used = 0;
-            const long long v = std::stoll(text, &used);
-            if (used == text.size() && v >= 0) return v;
-        } catch (const std::exception&) {
-        }
-        throw sae::config_error(arg + ": '" + text + "' is not a non-negative integer");
-    };
-    const auto real = [&](int& i) -> double {
-        const std::string arg = argv[i], text = value(i);
-        try {
-            std::size_t used = 0;
-            const double v = std::stod(text, &used);
-            if (used == text.size()) return v;
-        } catch (const std::exception&) {
-        }
-        throw sae::config_error(arg + ": '" + text + "' is not a number");
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            print_help();
-            std::exit(0);
-        } else if (arg == "--model") {
-            o.model_dir = value(i);
-        } else if (arg == "--tokenizer") {
-            o.tokenizer_dir = value(i);
-        } else if (arg == "--mingpt-json") {
-            o.mingpt_json = value(i);
-        } else if (arg == "--mingpt-type") {
-            o.mingpt_type = value(i);
-        } else if (arg == "--char-vocab") {
-            o.char_vocab = value(i);
-        } else if (arg == "--text") {
-            while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) o.text_files.push_back(argv[++i]);
-            if (o.text_files.empty()) throw sae::config_error("--text needs at least one file");
-        } else if (arg == "--separator") {
-            o.separator = unescape(value(i));
-        } else if (arg == "--fortunes-dir") {
-            o.fortunes_dir = value(i);
-        } else if (arg == "--shakespeare") {
-            o.shakespeare = true;
-        } else if (arg == "--both") {
-            o.both = true;
-        } else if (arg == "--hook") {
-            o.hook = value(i);
-        } else if (arg == "--context") {
-            o.context = number(i);
-        } else if (arg == "--extract-batch") {
-            o.extract_batch = number(i);
-        } else if (arg == "--no-bos") {
-            o.prepend_bos = false;
-        } else if (arg == "--keep-bos-row") {
-            o.exclude_bos = false;
-        } else if (arg == "--train-tokens") {
-            o.train_tokens = number(i);
-        } else if (arg == "--eval-tokens") {
-            o.eval_tokens = number(i);
-        } else if (arg == "--holdout-every") {
-            o.holdout_every = static_cast<int>(number(i));
-            if (o.holdout_every < 2) throw sae::config_error("--holdout-every must be >= 2");
-        } else if (arg == "--format") {
-            const std::string f = value(i);
-            if (f == "npy") o.format = models::ShardFormat::npy;
-            else if (f == "safetensors") o.format = models::ShardFormat::safetensors;
-            else throw sae::config_error("--format: unknown format '" + f + "' (npy | safetensors)");
-        } else if (arg == "--out") {
-            o.out_dir = value(i);
-        } else if (arg == "--progress") {
-            o.force_progress = true;
-        } else if (arg == "--saes") {
-            o.saes = number(i);
-        } else if (arg == "--latents") {
-            o.latents = number(i);
-        } else if (arg == "--k") {
-            o.k = number(i);
-        } else if (arg == "--lambda") {
-            o.lambda = real(i);
-        } else if (arg == "--lr") {
-            o.lr = real(i);
-        } else if (arg == "--batch") {
-            o.batch = number(i);
-        } else if (arg == "--steps") {
-            o.steps = static_cast<std::size_t>(number(i));
-        } else if (arg == "--warmup") {
-            o.warmup = static_cast<std::size_t>(number(i));
-        } else if (arg == "--matching") {
-            const std::string mode = value(i);
-            if (mode == "one_to_one") o.matching = sae::MatchingMode::one_to_one;
-            else if (mode == "max_cosine") o.matching = sae::MatchingMode::max_cosine;
-            else throw sae::config_error("--matching: unknown mode '" + mode + "' (one_to_one | max_cosine)");
-        } else if (arg == "--refresh") {
-            o.refresh = static_cast<std::size_t>(number(i));
-        } else if (arg == "--no-normalize") {
-            o.normalize = false;
-        } else if (arg == "--threads") {
-            o.threads = static_cast<int>(number(i));
-        } else if (arg == "--paper") {
-            o.paper = true;
-            o.saes = 10;
-            o.k = 6;
-            o.lambda = 0.005;
-            o.lr = 1e-3;
-            o.batch = 500;
-            o.refresh = 1;
-        } else if (arg == "--splice-windows") {
-            o.splice_windows = number(i);
-        } else if (arg == "--seed") {
-            o.seed = static_cast<std::uint64_t>(number(i));
-        } else if (arg == "--json") {
-            o.json_path = value(i);
-        } else {
-            throw sae::config_error("unknown option '" + arg + "' (see --help)");
-        }
+    const sae::cli::Arguments args(
+        argc, argv, 1,
+        {{"model", true},          {"tokenizer", true},    {"mingpt-json", true},    {"mingpt-type", true},
+         {"char-vocab", true},     {"text", true},         {"separator", true},      {"fortunes-dir", true},
+         {"shakespeare", false},   {"both", false},        {"hook", true},           {"context", true},
+         {"extract-batch", true},  {"no-bos", false},      {"keep-bos-row", false},  {"train-tokens", true},
+         {"eval-tokens", true},    {"holdout-every", true}, {"format", true},        {"out", true},
+         {"progress", false},      {"saes", true},         {"latents", true},        {"k", true},
+         {"lambda", true},         {"lr", true},           {"batch", true},          {"steps", true},
+         {"warmup", true},         {"matching", true},     {"refresh", true},        {"no-normalize", false},
+         {"threads", true},        {"paper", false},       {"splice-windows", true}, {"seed", true},
+         {"json", true}},
+        "gpt2_mfr");
+    if (args.help()) {
+        print_help();
+        std::exit(0);
     }
+    if (!args.positional().empty()) throw sae::cli::usage_error("gpt2_mfr: unexpected argument '" + args.positional().front() + "'");
+    const auto count = [&](const char* name, auto fallback, std::int64_t minimum) {
+        return static_cast<decltype(fallback)>(args.integer(name, static_cast<std::int64_t>(fallback), minimum));
+    };
+    Options o;
+    if (args.flag("paper")) {  // the paper's GPT-2 setting; the options below still override it
+        o.paper = true;
+        o.saes = 10;
+        o.k = 6;
+        o.lambda = 0.005;
+        o.lr = 1e-3;
+        o.batch = 500;
+        o.refresh = 1;
+    }
+    o.model_dir = args.get("model", o.model_dir);
+    o.tokenizer_dir = args.get("tokenizer", o.tokenizer_dir);
+    o.mingpt_json = args.get("mingpt-json", o.mingpt_json);
+    o.mingpt_type = args.get("mingpt-type", o.mingpt_type);
+    o.char_vocab = args.get("char-vocab", o.char_vocab);
+    o.text_files = args.all("text");
+    if (args.flag("separator")) o.separator = unescape(args.get("separator", ""));
+    o.fortunes_dir = args.get("fortunes-dir", o.fortunes_dir);
+    o.shakespeare = args.flag("shakespeare");
+    o.both = args.flag("both");
+    o.hook = args.get("hook", o.hook);
+    o.context = count("context", o.context, 0);
+    o.extract_batch = count("extract-batch", o.extract_batch, 1);
+    o.prepend_bos = !args.flag("no-bos");
+    o.exclude_bos = !args.flag("keep-bos-row");
+    o.train_tokens = count("train-tokens", o.train_tokens, 0);
+    o.eval_tokens = count("eval-tokens", o.eval_tokens, 1);
+    o.holdout_every = count("holdout-every", o.holdout_every, 2);
+    o.format = args.choice("format", o.format, {{"npy", models::ShardFormat::npy}, {"safetensors", models::ShardFormat::safetensors}});
+    o.out_dir = args.get("out", o.out_dir);
+    o.force_progress = args.flag("progress");
+    o.saes = count("saes", o.saes, 1);
+    o.latents = count("latents", o.latents, 0);
+    o.k = count("k", o.k, 1);
+    o.lambda = args.real("lambda", o.lambda);
+    o.lr = args.real("lr", o.lr);
+    o.batch = count("batch", o.batch, 1);
+    o.steps = count("steps", o.steps, 1);
+    o.warmup = count("warmup", o.warmup, 0);
+    o.matching = args.choice("matching", o.matching,
+                             {{"one_to_one", sae::MatchingMode::one_to_one}, {"max_cosine", sae::MatchingMode::max_cosine}});
+    o.refresh = count("refresh", o.refresh, 1);
+    o.normalize = !args.flag("no-normalize");
+    o.threads = count("threads", o.threads, 0);
+    o.splice_windows = count("splice-windows", o.splice_windows, 0);
+    o.seed = count("seed", o.seed, 0);
+    o.json_path = args.get("json", o.json_path);
     return o;
 }
 
@@ -365,7 +312,7 @@ std::vector<Setting> settings(const Options& o) {
     } else if (o.shakespeare) {
         out.push_back(shakespeare());
     } else if (!o.mingpt_json.empty()) {
-        if (o.text_files.empty()) throw sae::config_error("--mingpt-json needs --text FILE...");
+        if (o.text_files.empty()) throw sae::config_error("--mingpt-json needs --text FILE");
         out.push_back(mingpt_setting(o, "mingpt", o.mingpt_json, o.char_vocab.empty() ? o.text_files.front() : o.char_vocab,
                                      o.text_files, o.separator.value_or("")));
     } else if (!o.model_dir.empty()) {

@@ -6,6 +6,7 @@
 //   mfr_synthetic                 quick default (well under 3 minutes on 2 cores)
 //   mfr_synthetic --paper         the authors' full configuration (50M samples)
 //   mfr_synthetic --help          every setting
+#include <sae/cli/arguments.hpp>
 #include <sae/sae.hpp>
 
 #include <chrono>
@@ -13,7 +14,6 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -75,62 +75,44 @@ every ~100 steps in our runs and each restart discards the SAE's progress.
 }
 
 Options parse(int argc, char** argv) {
-    Options o;
-    const auto value = [&](int& i) -> std::string {
-        if (i + 1 >= argc) throw sae::config_error(std::string("option ") + argv[i] + " needs a value");
-        return argv[++i];
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            print_help();
-            std::exit(0);
-        } else if (arg == "--paper") {
-            o.batch = 10000;
-            o.steps = 5000;
-            o.reinit = true;
-            o.reinit_threshold = 2.5;
-        } else if (arg == "--seed") {
-            o.seed = std::stoull(value(i));
-        } else if (arg == "--steps") {
-            o.steps = std::stoul(value(i));
-        } else if (arg == "--batch") {
-            o.batch = std::stol(value(i));
-        } else if (arg == "--saes") {
-            o.saes = std::stol(value(i));
-        } else if (arg == "--latents") {
-            o.latents = std::stol(value(i));
-        } else if (arg == "--k") {
-            o.k = std::stol(value(i));
-        } else if (arg == "--lr") {
-            o.lr = std::stod(value(i));
-        } else if (arg == "--lambda") {
-            o.lambda = std::stod(value(i));
-        } else if (arg == "--warmup") {
-            o.warmup = std::stoul(value(i));
-        } else if (arg == "--refresh") {
-            o.refresh = std::stoul(value(i));
-        } else if (arg == "--eval") {
-            o.eval_samples = std::stol(value(i));
-        } else if (arg == "--json") {
-            o.json_path = value(i);
-        } else if (arg == "--reinit-threshold") {
-            o.reinit_threshold = std::stod(value(i));
-            o.reinit = o.reinit_threshold > 0.0;
-        } else if (arg == "--matching") {
-            const std::string mode = value(i);
-            if (mode == "one_to_one") o.matching = sae::MatchingMode::one_to_one;
-            else if (mode == "max_cosine") o.matching = sae::MatchingMode::max_cosine;
-            else throw sae::config_error("--matching: unknown mode '" + mode + "' (one_to_one | max_cosine)");
-        } else if (arg == "--support") {
-            const std::string mode = value(i);
-            if (mode == "per_chunk") o.support = sae::SupportSampling::per_chunk;
-            else if (mode == "per_sample") o.support = sae::SupportSampling::per_sample;
-            else throw sae::config_error("--support: unknown mode '" + mode + "' (per_chunk | per_sample)");
-        } else {
-            throw sae::config_error("unknown option '" + arg + "' (see --help)");
-        }
+    const sae::cli::Arguments args(argc, argv, 1,
+                                   {{"paper", false}, {"seed", true}, {"steps", true}, {"batch", true}, {"saes", true},
+                                    {"latents", true}, {"k", true}, {"lr", true}, {"lambda", true}, {"warmup", true},
+                                    {"refresh", true}, {"eval", true}, {"json", true}, {"reinit-threshold", true},
+                                    {"matching", true}, {"support", true}},
+                                   "mfr_synthetic");
+    if (args.help()) {
+        print_help();
+        std::exit(0);
     }
+    if (!args.positional().empty()) throw sae::cli::usage_error("mfr_synthetic: unexpected argument '" + args.positional().front() + "'");
+    Options o;
+    if (args.flag("paper")) {  // the paper's scale; the options below still override it
+        o.batch = 10000;
+        o.steps = 5000;
+        o.reinit = true;
+        o.reinit_threshold = 2.5;
+    }
+    o.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(o.seed), 0));
+    o.steps = static_cast<std::size_t>(args.integer("steps", static_cast<std::int64_t>(o.steps), 1));
+    o.batch = args.integer("batch", o.batch, 1);
+    o.saes = args.integer("saes", o.saes, 1);
+    o.latents = args.integer("latents", o.latents, 1);
+    o.k = args.integer("k", o.k, 1);
+    o.lr = args.real("lr", o.lr);
+    o.lambda = args.real("lambda", o.lambda);
+    o.warmup = static_cast<std::size_t>(args.integer("warmup", static_cast<std::int64_t>(o.warmup), 0));
+    o.refresh = static_cast<std::size_t>(args.integer("refresh", static_cast<std::int64_t>(o.refresh), 1));
+    o.eval_samples = args.integer("eval", o.eval_samples, 1);
+    o.json_path = args.get("json", o.json_path);
+    if (args.flag("reinit-threshold")) {
+        o.reinit_threshold = args.real("reinit-threshold", o.reinit_threshold);
+        o.reinit = o.reinit_threshold > 0.0;
+    }
+    o.matching = args.choice("matching", o.matching,
+                             {{"one_to_one", sae::MatchingMode::one_to_one}, {"max_cosine", sae::MatchingMode::max_cosine}});
+    o.support = args.choice("support", o.support,
+                            {{"per_chunk", sae::SupportSampling::per_chunk}, {"per_sample", sae::SupportSampling::per_sample}});
     return o;
 }
 

@@ -22,6 +22,7 @@
 //   pse_simulator            the default run (24 trials; about 70 s of one core)
 //   pse_simulator --help     every setting
 #include <sae/cartesian/cartesian_object.hpp>
+#include <sae/cli/arguments.hpp>
 #include <sae/cartesian/pse.hpp>
 #include <sae/cartesian/simulation_complexity.hpp>
 #include <sae/cartesian/token_selection.hpp>
@@ -38,7 +39,6 @@
 #include <cstdlib>
 #include <exception>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -123,76 +123,47 @@ end at the full budget is below epsilon; then the full simulation is run to chec
 )");
 }
 
-std::vector<double> parse_list(const std::string& text) {
-    std::vector<double> values;
-    std::stringstream list(text);
-    for (std::string item; std::getline(list, item, ',');) values.push_back(std::stod(item));
-    return values;
-}
-
 Options parse(int argc, char** argv) {
-    Options o;
-    const auto value = [&](int& i) -> std::string {
-        if (i + 1 >= argc) throw sae::config_error(std::string("option ") + argv[i] + " needs a value");
-        return argv[++i];
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            print_help();
-            std::exit(0);
-        } else if (arg == "--model") {
-            o.model_dir = value(i);
-        } else if (arg == "--tokenizer") {
-            o.tokenizer_dir = value(i);
-        } else if (arg == "--lexicon") {
-            o.lexicon_path = value(i);
-        } else if (arg == "--prompt") {
-            o.prompt = value(i);
-        } else if (arg == "--budgets") {
-            o.budgets = parse_list(value(i));
-        } else if (arg == "--full") {
-            o.full = std::stod(value(i));
-        } else if (arg == "--seeds") {
-            o.trials = std::stoi(value(i));
-        } else if (arg == "--seed") {
-            o.seed = std::stoull(value(i));
-        } else if (arg == "--repeats") {
-            o.repeats = std::stoi(value(i));
-        } else if (arg == "--simulacra") {
-            o.simulacra = std::stoi(value(i));
-        } else if (arg == "--temperature") {
-            o.temperature = std::stod(value(i));
-        } else if (arg == "--top-k") {
-            o.top_k = std::stoi(value(i));
-        } else if (arg == "--threshold") {
-            o.threshold = std::stod(value(i));
-        } else if (arg == "--epsilon") {
-            o.epsilon = std::stod(value(i));
-        } else if (arg == "--confidence") {
-            o.confidence = std::stod(value(i));
-        } else if (arg == "--samples") {
-            o.show_samples = std::stoi(value(i));
-        } else if (arg == "--threads") {
-            o.threads = std::stoi(value(i));
-        } else if (arg == "--no-complexity") {
-            o.complexity = false;
-        } else if (arg == "--model-kind") {
-            const std::string kind = value(i);
-            if (kind == "linear") o.model = cart::RiskModel::linear;
-            else if (kind == "power" || kind == "power_law") o.model = cart::RiskModel::power_law;
-            else if (kind == "exponential") o.model = cart::RiskModel::exponential;
-            else throw sae::config_error("--model-kind: unknown model '" + kind + "' (linear | power | exponential)");
-        } else if (arg == "--interval") {
-            const std::string kind = value(i);
-            if (kind == "prediction") o.interval = cart::IntervalMethod::analytic_prediction;
-            else if (kind == "mean") o.interval = cart::IntervalMethod::analytic_mean;
-            else if (kind == "bootstrap") o.interval = cart::IntervalMethod::bootstrap;
-            else throw sae::config_error("--interval: unknown kind '" + kind + "' (prediction | mean | bootstrap)");
-        } else {
-            throw sae::config_error("unknown option '" + arg + "' (see --help)");
-        }
+    const sae::cli::Arguments args(
+        argc, argv, 1,
+        {{"model", true}, {"tokenizer", true}, {"lexicon", true}, {"prompt", true}, {"budgets", true}, {"full", true},
+         {"seeds", true}, {"seed", true}, {"repeats", true}, {"simulacra", true}, {"temperature", true}, {"top-k", true},
+         {"threshold", true}, {"epsilon", true}, {"confidence", true}, {"samples", true}, {"threads", true},
+         {"no-complexity", false}, {"model-kind", true}, {"interval", true}},
+        "pse_simulator");
+    if (args.help()) {
+        print_help();
+        std::exit(0);
     }
+    if (!args.positional().empty()) throw sae::cli::usage_error("pse_simulator: unexpected argument '" + args.positional().front() + "'");
+    Options o;
+    o.model_dir = args.get("model", o.model_dir);
+    o.tokenizer_dir = args.get("tokenizer", o.tokenizer_dir);
+    o.lexicon_path = args.get("lexicon", o.lexicon_path);
+    o.prompt = args.get("prompt", o.prompt);
+    o.budgets = args.reals("budgets", o.budgets);
+    o.full = args.real("full", o.full);
+    o.trials = static_cast<int>(args.integer("seeds", o.trials, 1));
+    o.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(o.seed), 0));
+    o.repeats = static_cast<int>(args.integer("repeats", o.repeats, 1));
+    o.simulacra = static_cast<int>(args.integer("simulacra", o.simulacra, 1));
+    o.temperature = args.real("temperature", o.temperature);
+    o.top_k = static_cast<int>(args.integer("top-k", o.top_k, 0));
+    o.threshold = args.real("threshold", o.threshold);
+    o.epsilon = args.real("epsilon", o.epsilon);
+    o.confidence = args.real("confidence", o.confidence);
+    o.show_samples = static_cast<int>(args.integer("samples", o.show_samples, 0));
+    o.threads = static_cast<int>(args.integer("threads", o.threads, 1));
+    o.complexity = !args.flag("no-complexity");
+    o.model = args.choice("model-kind", o.model,
+                          {{"linear", cart::RiskModel::linear},
+                           {"power", cart::RiskModel::power_law},
+                           {"power_law", cart::RiskModel::power_law},
+                           {"exponential", cart::RiskModel::exponential}});
+    o.interval = args.choice("interval", o.interval,
+                             {{"prediction", cart::IntervalMethod::analytic_prediction},
+                              {"mean", cart::IntervalMethod::analytic_mean},
+                              {"bootstrap", cart::IntervalMethod::bootstrap}});
     if (o.trials < 1 || o.simulacra < 1 || o.repeats < 1 || o.threads < 1) {
         throw sae::config_error("--seeds, --simulacra, --repeats and --threads must be >= 1");
     }

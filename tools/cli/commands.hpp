@@ -6,7 +6,7 @@
 /// the command line. Failures are reported by main() as one line on stderr that names
 /// the file and what is wrong.
 
-#include "arguments.hpp"
+#include <sae/cli/arguments.hpp>
 
 #include <cstdio>
 #include <string>
