@@ -21,6 +21,8 @@
 //
 //   eeg_mfr               the default run (authors' settings, 3 seeds; a few minutes)
 //   eeg_mfr --help        every setting
+#include "example_data.hpp"
+
 #include <sae/cli/arguments.hpp>
 #include <sae/eeg/eeg.hpp>
 #include <sae/io/svg_plot.hpp>
@@ -55,14 +57,8 @@ using Rows = sae::Matrix<float>;
 using Ensemble = sae::MfrEnsemble<float, sae::TopK>;
 namespace eeg = sae::eeg;
 
-std::string default_data_dir() {
-    const std::string source = __FILE__;  // examples/eeg_mfr.cpp, as the build saw it
-    const std::size_t slash = source.find_last_of('/');
-    return (slash == std::string::npos ? std::string(".") : source.substr(0, slash)) + "/data/eeg";
-}
-
 struct Options {
-    std::string data_dir = default_data_dir();
+    std::string data_dir = example_data_path("eeg");
     std::string set_path;  // optional EEGLAB .set (else .fdt + .locs with 32 channels at 128 Hz)
     std::string out_dir = "eeg_mfr_out";
     std::string json_path;

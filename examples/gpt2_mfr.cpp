@@ -10,6 +10,8 @@
 //   gpt2_mfr --model DIR        any Hugging Face GPT-2 directory (e.g. real GPT-2 Small)
 //   gpt2_mfr --paper            the paper's SAE setting (10 SAEs, 3072 latents, k = 6)
 //   gpt2_mfr --help             every setting
+#include "example_data.hpp"
+
 #include <sae/cli/arguments.hpp>
 #include <sae/models/activation_extractor.hpp>
 #include <sae/models/gpt2_loader.hpp>
@@ -40,12 +42,6 @@ using sae::Index;
 using Ensemble = sae::MfrEnsemble<float, sae::TopK>;
 namespace models = sae::models;
 
-std::string examples_dir() {
-    const std::string source = __FILE__;  // examples/gpt2_mfr.cpp, as the build saw it
-    const std::size_t slash = source.find_last_of('/');
-    return slash == std::string::npos ? std::string(".") : source.substr(0, slash);
-}
-
 // The English fortune files that tools/gpt2/train_fortunes.py trained the shipped model
 // on (the same list, so the text is the model's own domain).
 const char* const fortune_files[] = {
@@ -60,7 +56,7 @@ const char* const fortune_files[] = {
 struct Options {
     // Models and text.
     std::string model_dir;  // empty: examples/data/fortunes-gpt2
-    std::string tokenizer_dir = examples_dir() + "/data/gpt2-tokenizer";
+    std::string tokenizer_dir = example_data_path("gpt2-tokenizer");
     std::string mingpt_json;
     std::string mingpt_type = "gpt-nano";
     std::string char_vocab;  // a text whose sorted distinct bytes are the character vocabulary
@@ -296,7 +292,7 @@ Setting mingpt_setting(const Options& o, const std::string& name, const std::str
 
 std::vector<Setting> settings(const Options& o) {
     std::vector<Setting> out;
-    const std::string data = examples_dir() + "/data";
+    const std::string data = example_data_path("");
     const auto fortunes = [&] {
         std::vector<std::string> files;
         for (const char* name : fortune_files) files.push_back(o.fortunes_dir + "/" + name);

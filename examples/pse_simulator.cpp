@@ -21,6 +21,8 @@
 //
 //   pse_simulator            the default run (24 trials; about 70 s of one core)
 //   pse_simulator --help     every setting
+#include "example_data.hpp"
+
 #include <sae/cartesian/cartesian_object.hpp>
 #include <sae/cli/arguments.hpp>
 #include <sae/cartesian/pse.hpp>
@@ -48,12 +50,6 @@ namespace {
 namespace cart = sae::cartesian;
 namespace models = sae::models;
 
-std::string data_path(const std::string& relative) {
-    const std::string source = __FILE__;  // examples/pse_simulator.cpp, as the build saw it
-    const std::size_t slash = source.find_last_of('/');
-    return (slash == std::string::npos ? std::string(".") : source.substr(0, slash)) + "/data/" + relative;
-}
-
 // Openings in the style of the training text, some light and some dark, so that the risk
 // differs between trials and both decisions occur.
 const std::vector<std::string> kPrompts = {
@@ -65,9 +61,9 @@ const std::vector<std::string> kPrompts = {
     "Your lucky number is", "Hell is",     "Money can't buy",        "A fool and his money"};
 
 struct Options {
-    std::string model_dir = data_path("fortunes-gpt2");
-    std::string tokenizer_dir = data_path("gpt2-tokenizer");
-    std::string lexicon_path = data_path("lexicon/vader_lexicon.txt");
+    std::string model_dir = example_data_path("fortunes-gpt2");
+    std::string tokenizer_dir = example_data_path("gpt2-tokenizer");
+    std::string lexicon_path = example_data_path("lexicon/vader_lexicon.txt");
     std::string prompt;  // empty: the built-in prompts, one per trial
     std::vector<double> budgets = {16, 24, 32, 40, 48, 56, 64};
     double full = 112;
