@@ -73,8 +73,14 @@ bool operator==(const TrainingConfig& a, const TrainingConfig& b) {
            a.init_decoder_bias_to_median == b.init_decoder_bias_to_median &&
            a.normalize_inputs == b.normalize_inputs && a.reinit == b.reinit;
 }
+bool operator==(const NumericFaultConfig& a, const NumericFaultConfig& b) {
+    return a.input == b.input && a.loss == b.loss && a.state == b.state && a.dead_latents == b.dead_latents &&
+           a.max_consecutive_skips == b.max_consecutive_skips && a.loss_spike_factor == b.loss_spike_factor &&
+           a.loss_median_window == b.loss_median_window && a.dead_latents_window == b.dead_latents_window &&
+           a.state_check_every == b.state_check_every;
+}
 bool operator==(const TrainerConfig& a, const TrainerConfig& b) {
-    return a.total_steps == b.total_steps && a.check_finite == b.check_finite;
+    return a.total_steps == b.total_steps && a.check_finite == b.check_finite && a.faults == b.faults;
 }
 bool operator==(const MfrConfig& a, const MfrConfig& b) {
     return a.num_saes == b.num_saes && a.penalty_coefficient == b.penalty_coefficient &&
@@ -234,6 +240,12 @@ sae::CorrelatedGroupsConfig full_groups() {
     return g;
 }
 
+/// Every fault setting away from its default (and valid).
+sae::NumericFaultConfig full_faults() {
+    return {sae::FaultPolicy::stop, sae::FaultPolicy::skip_batch, sae::FaultPolicy::skip_batch, sae::FaultPolicy::report,
+            4, 20.0, 50, 7, 3};
+}
+
 sae::RunConfig full_run() {
     sae::RunConfig r;
     r.model.autoencoder = {32, 64, true, false, false};
@@ -242,7 +254,7 @@ sae::RunConfig full_run() {
     r.training = full_training();
     r.training.normalize_inputs = false;  // not with a tied SAE
     r.training.max_grad_norm = 2.0;
-    r.trainer = {777, false};
+    r.trainer = {777, false, full_faults()};
     r.mfr = sae::MfrConfig{3, 0.005, 7, sae::MatchingMode::max_cosine, 10, true};
     r.data.source = sae::DataSource::synthetic;
     r.data.eval_files = {"/data/eval one.npy", "/data/eval-2.safetensors"};
@@ -283,7 +295,8 @@ TEST_CASE("every config struct round-trips through JSON with non-default values"
     check_round_trip(sae::CoefficientWarmup{2.0, 7});
     check_round_trip(sae::ReinitRule{true, 1.25, 0.5});
     check_round_trip(full_training());
-    check_round_trip(sae::TrainerConfig{12, false});
+    check_round_trip(full_faults());
+    check_round_trip(sae::TrainerConfig{12, false, full_faults()});
     check_round_trip(sae::MfrConfig{5, 0.25, 3, sae::MatchingMode::max_cosine, 4, true});
     check_round_trip(full_groups());
     check_round_trip(sae::IndependentFeaturesConfig{16, 40, 0.2, 0.9, sae::MagnitudeDistribution::half_normal, 0.5,
@@ -319,6 +332,7 @@ TEST_CASE("to_json writes every field of every struct", "[config_json]") {
     CHECK(json(sae::ReinitRule{}).size() == aggregate_field_count<sae::ReinitRule>());
     CHECK(json(sae::TrainingConfig{}).size() == aggregate_field_count<sae::TrainingConfig>());
     CHECK(json(sae::TrainerConfig{}).size() == aggregate_field_count<sae::TrainerConfig>());
+    CHECK(json(sae::NumericFaultConfig{}).size() == aggregate_field_count<sae::NumericFaultConfig>());
     CHECK(json(sae::MfrConfig{}).size() == aggregate_field_count<sae::MfrConfig>());
     CHECK(json(sae::CorrelatedGroupsConfig{}).size() == aggregate_field_count<sae::CorrelatedGroupsConfig>());
     CHECK(json(sae::IndependentFeaturesConfig{}).size() == aggregate_field_count<sae::IndependentFeaturesConfig>());

@@ -520,4 +520,29 @@ TEST_CASE("EEGLAB metadata errors name the field; MAT-file errors never read out
     CHECK_THROWS_WITH(read_locs_labels(dir.file("bad.locs", "\n\n")), Contains("no channel lines"));
 }
 
+TEST_CASE("Sizes in a .set cost only what its files hold (regressions)", "[eeg][eeglab][errors]") {
+    TempDir dir("eeg_eeglab_sizes");
+    using M = MatBuilder;
+    // A char array of 2^31 - 1 rows and no columns holds no character, so its text is
+    // empty. The reader wrote one line break per row: 2 GB (fuzz/: sae_fuzz_eeglab,
+    // out-of-memory).
+    const std::string rows_only = M::file(M::tag(14, M::header("x", 4, {0x7FFFFFFF, 0}) + M::tag(4, "")));
+    const std::vector<sae::MatVariable> variables = sae::read_mat_v5(dir.file("rows.mat", rows_only));
+    REQUIRE(variables.size() == 1);
+    CHECK(variables[0].value.kind == sae::MatValue::Kind::text);
+    CHECK(variables[0].value.text.empty());
+
+    // nbchan = 10^15 with the data in an .fdt of 16 bytes: the .fdt refutes it. Default
+    // labels "E1".."E<nbchan>" were made before the .fdt was read: 10^15 of them.
+    dir.file("four.fdt", std::string(16, '\0'));
+    const std::string many_channels = M::file(M::number("nbchan", 1e15) + M::number("pnts", 4) + M::number("srate", 1) +
+                                              M::text("data", "four.fdt"));
+    CHECK_THROWS_WITH(load_eeglab(dir.file("channels.set", many_channels)), Contains("four.fdt"));
+    // pnts x trials = 10^30 does not fit 64 bits: an error, not an overflowed product
+    // (undefined behaviour, reported by UBSan).
+    const std::string many_points = M::file(M::number("nbchan", 1) + M::number("pnts", 1e15) + M::number("trials", 1e15) +
+                                            M::number("srate", 1) + M::text("data", "four.fdt"));
+    CHECK_THROWS_WITH(load_eeglab(dir.file("points.set", many_points)), Contains("pnts x trials"));
+}
+
 }  // namespace test_eeg_files_cases

@@ -24,6 +24,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sae::cli {
 // Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
@@ -43,19 +44,29 @@ Writes into output.directory:
   sae/ or sae_0/, sae_1/   the trained SAE(s) as SAELens directories
   eval.json                metrics on data.eval_files, when given
   recovery.json            synthetic data: how well the true features were recovered
+  faults.jsonl             one line per numeric fault, when any (also printed)
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and stops.
+
+Numeric faults (trainer.faults): a batch holding NaN/Inf is skipped (input =
+"skip_batch"; 10 in a row stop the run); a non-finite or exploding loss, non-finite
+weights or Adam moments, or an SAE whose latents all died stop the run with exit
+status 1, the message naming the step and the tensor, and the last checkpoint left
+as the last good state (nothing faulty is ever written). trainer.faults may change
+on --resume, e.g. to skip the batch that made the loss explode.
 
 Options:
   --config FILE   the run configuration (required)
   --resume        continue from output.directory/checkpoint.safetensors; the config
-                  must match the checkpoint's except trainer.total_steps and output.*
+                  must match the checkpoint's except trainer.total_steps,
+                  trainer.faults and output.*
 )";
 
-/// ProgressBar, JsonLinesLogger, CheckpointEvery and StopOnInterrupt, each optional,
-/// forwarded as one callback.
+/// ProgressBar, JsonLinesLogger, CheckpointEvery, FaultLogger and StopOnInterrupt, each
+/// optional, forwarded as one callback.
 class RunCallbacks {
 public:
-    RunCallbacks(const OutputConfig& output, const std::string& directory, std::function<void(std::size_t)> save) {
+    RunCallbacks(const OutputConfig& output, const std::string& directory, std::function<void(std::size_t)> save)
+        : faults_(directory + "/faults.jsonl") {
         // On a terminal the bar redraws at most ~10 times a second whatever `every` is;
         // in a log file it writes one line per logged step.
         if (output.progress) progress_.emplace(std::cerr, std::max<std::size_t>(1, output.log_every));
@@ -74,6 +85,10 @@ public:
         return interrupt_.on_step_end(report);
     }
     std::string stop_reason() const { return interrupt_.stop_reason(); }
+    void on_numeric_fault(const NumericFault& fault) {
+        if (fault.action != FaultPolicy::stop) std::cerr << "sae train: " << fault.message() << "\n";  // a stop is the error
+        faults_.on_numeric_fault(fault);
+    }
     void on_train_end(const TrainSummary& summary) {
         if (progress_) progress_->on_train_end(summary);
         if (log_) log_->on_train_end(summary);
@@ -84,12 +99,63 @@ private:
     std::optional<ProgressBar> progress_;
     std::optional<JsonLinesLogger> log_;
     std::optional<CheckpointEvery> checkpoint_;
+    FaultLogger faults_;
     StopOnInterrupt interrupt_;
 };
 
-/// Keys that may differ between a checkpoint's config and the resuming config.
+/// Keys that may differ between a checkpoint's config and the resuming config: none of
+/// them changes the path a fault-free run takes.
 bool may_change_on_resume(const std::string& pointer) {
-    return pointer.rfind("/output", 0) == 0 || pointer == "/trainer/total_steps";
+    return pointer.rfind("/output", 0) == 0 || pointer == "/trainer/total_steps" || pointer.rfind("/trainer/faults", 0) == 0;
+}
+
+/// Whether `name` is a temporary of AtomicFileWriter: "<file>.tmp.<pid>.<n>".
+bool is_atomic_write_temporary(const std::string& name) {
+    const std::size_t tag = name.rfind(".tmp.");
+    if (tag == std::string::npos || tag == 0) return false;
+    const std::string rest = name.substr(tag + 5);
+    const std::size_t dot = rest.find('.');
+    const auto digits = [](const std::string& text) {
+        return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+    };
+    return dot != std::string::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
+}
+
+/// Removes what a process killed in the middle of an atomic write leaves behind:
+/// temporaries never renamed into place, in the files this command writes (the run's
+/// directory and its sae/, sae_<i>/ directories). The directory belongs to this run, so
+/// no other process is writing them.
+void remove_stale_temporaries(const std::string& directory) {
+    std::error_code error;
+    std::vector<std::filesystem::path> folders{directory}, stale;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+        const std::string name = entry.path().filename().string();
+        if ((name == "sae" || name.rfind("sae_", 0) == 0) && entry.is_directory(error)) folders.push_back(entry.path());
+    }
+    for (const std::filesystem::path& folder : folders) {
+        for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+            if (is_atomic_write_temporary(entry.path().filename().string())) stale.push_back(entry.path());
+        }
+    }
+    for (const std::filesystem::path& path : stale) std::filesystem::remove(path, error);
+}
+
+/// Keeps the lines of the JSON Lines log `path` up to step `step`: the steps after the
+/// checkpoint are trained (and logged) again after a resume (a fresh run starts at 0),
+/// and a line cut by a kill would corrupt the next one.
+void trim_log_after(const std::string& path, std::size_t step) {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) return;
+    const std::string text = read_whole_file(path);
+    std::string kept;
+    std::size_t begin = 0;
+    for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1) {
+        const std::string line = text.substr(begin, end - begin);
+        const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        const auto logged = record.is_object() ? record.find("step") : record.end();
+        if (logged != record.end() && logged->is_number_unsigned() && logged->get<std::size_t>() <= step) kept += line + '\n';
+    }
+    if (kept.size() != text.size()) write_file_atomically(path, kept);
 }
 
 void check_resume_config(const nlohmann::json& saved, const nlohmann::json& now, const std::string& checkpoint) {
@@ -115,6 +181,7 @@ int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool
     const nlohmann::json config_json = to_json(config);
     std::error_code error;
     const bool have_checkpoint = std::filesystem::exists(checkpoint, error);
+    remove_stale_temporaries(directory);
     if (resume) {
         if (!have_checkpoint) throw io_error(checkpoint + ": no checkpoint to resume from");
         const nlohmann::json saved = resume_training(checkpoint, ensemble, source);
@@ -123,11 +190,31 @@ int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool
     } else if (have_checkpoint) {
         throw io_error(checkpoint + ": already exists; pass --resume to continue that run or choose another output.directory");
     }
+    // The logs continue from the step training starts at (0 for a fresh run).
+    trim_log_after(directory + "/metrics.jsonl", ensemble.step());
+    trim_log_after(directory + "/faults.jsonl", ensemble.step());
     save_run_config(directory + "/config.json", config);
 
-    RunCallbacks callbacks(config.output, directory,
-                           [&](std::size_t) { save_training_checkpoint(checkpoint, ensemble, source, config_json); });
-    const TrainSummary summary = train(ensemble, source, config.trainer, callbacks);
+    std::optional<std::size_t> checkpoint_step;
+    if (resume) checkpoint_step = ensemble.step();
+    RunCallbacks callbacks(config.output, directory, [&](std::size_t step) {
+        save_training_checkpoint(checkpoint, ensemble, source, config_json);
+        checkpoint_step = step;
+    });
+    TrainSummary summary;
+    try {
+        summary = train(ensemble, source, config.trainer, callbacks);
+    } catch (const numeric_fault_error& e) {
+        throw numeric_error(std::string(e.what()) + "; " +
+                            (checkpoint_step ? checkpoint + " (step " + std::to_string(*checkpoint_step) +
+                                                   ") is the last good state: fix the cause, or change trainer.faults, "
+                                                   "and continue with --resume"
+                                             : std::string("no checkpoint was written before the fault")));
+    }
+    if (summary.skipped_batches > 0) {
+        std::cerr << "sae train: " << summary.skipped_batches << " batch(es) skipped for numeric faults (see "
+                  << directory << "/faults.jsonl)\n";
+    }
 
     const auto& members = ensemble.members();
     SaeFileInfo info;

@@ -17,6 +17,16 @@
 /// Requires: every input batch has d_in columns and finite values.
 /// Ensures:  encode/decode/forward never modify the model and are safe to call from
 ///           several threads at once on one const Autoencoder.
+///
+/// Thread safety: every const member (pre_activations, encode, encode_sparse, decode,
+/// forward, the accessors) only reads the model, and neither the model nor its
+/// activation keeps a cache or scratch buffer, so one const Autoencoder may encode from
+/// any number of threads at once with results identical to serial calls
+/// (tests/test_concurrent_encode.cpp, run under ThreadSanitizer by tools/run-tests).
+/// Non-const members (set_parameters, reinitialize, mutable_*, fold_input_scale, and
+/// training through TrainableSae) must not overlap with any other call on the same
+/// object. Built with OpenMP, each call may start its own Eigen thread team: when many
+/// threads encode at once, Eigen::setNbThreads(1) avoids oversubscribing the cores.
 
 #include "activation.hpp"
 #include "error.hpp"

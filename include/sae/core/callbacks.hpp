@@ -3,6 +3,8 @@
 /// Ready-made callbacks for sae::train (see trainer.hpp for the Callback concept):
 ///   ProgressBar       a redrawn one-line bar on a terminal, plain lines otherwise
 ///   JsonLinesLogger   one JSON object per logged step, appended and flushed
+///   FaultLogger       one JSON object per numeric fault (numeric_faults.hpp), and a line
+///                     on a stream
 ///   EarlyStopping     stop when a metric has stopped improving
 ///   CheckpointEvery   call a save function every N steps and at the end
 ///   StopAfterSeconds  a wall-clock budget
@@ -281,6 +283,49 @@ private:
     std::size_t total_steps_ = 0;  // 0: unknown, log only every-N steps
     std::size_t last_logged_step_ = 0;
     detail::SteadyClock::time_point start_ = detail::SteadyClock::now();
+};
+
+// =====================================================================================
+
+/// Records every numeric fault the trainer reports (numeric_faults.hpp): appends
+///   {"step":12,"kind":"input","tensor":"batch","detail":"nan at row 3, column 1",
+///    "action":"skip_batch","message":"non-finite input at step 12 ..."}
+/// to `path` (created at the first fault, so a clean run leaves no file; appended to on
+/// resume; flushed per line), and writes the message as one line to `echo` when given.
+class FaultLogger {
+public:
+    explicit FaultLogger(std::string path, std::ostream* echo = nullptr) : path_(std::move(path)), echo_(echo) {
+        if (path_.empty()) throw config_error("FaultLogger: the path is empty");
+    }
+
+    void on_numeric_fault(const NumericFault& fault) {
+        if (echo_ != nullptr) *echo_ << fault.message() << '\n' << std::flush;
+        if (!file_.is_open()) {
+            file_.open(path_, std::ios::out | std::ios::app);
+            if (!file_) throw io_error("FaultLogger: cannot open '" + path_ + "' for appending");
+        }
+        nlohmann::ordered_json record;
+        record["step"] = fault.step;
+        record["kind"] = fault_kind_name(fault.kind);
+        record["tensor"] = fault.tensor;
+        record["detail"] = fault.detail;
+        record["action"] = fault_policy_name(fault.action);
+        record["message"] = fault.message();
+        file_ << record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+        file_.flush();
+        if (!file_) throw io_error("FaultLogger: cannot write to '" + path_ + "'");
+        ++count_;
+    }
+
+    /// Faults recorded by this logger.
+    std::size_t count() const { return count_; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::ostream* echo_;
+    std::ofstream file_;
+    std::size_t count_ = 0;
 };
 
 // =====================================================================================

@@ -8,6 +8,10 @@
 /// (`compute_gradients`, `apply_gradients`) so that an MFR ensemble can add its
 /// coupling gradient in between.
 ///
+/// Thread safety: a TrainableSae is used by one thread at a time (train_step changes
+/// it); to encode from several threads at once, share model() (a const Autoencoder,
+/// autoencoder.hpp), which is safe to call concurrently.
+///
 /// A step:
 ///  1. first step only: estimate the input scale (E||s x|| = sqrt(d_in)) and set
 ///     b_dec to the geometric median of the batch (untied SAEs with a decoder bias);

@@ -14,11 +14,21 @@
 ///                   (the trainer checks this when TrainerConfig::check_finite).
 ///         ensures:  takes exactly one optimisation step; afterwards step() has grown
 ///                   by one; returns the report of that step (`report.step` is the new
-///                   step(), `report.samples` the cumulative sample count).
+///                   step(), `report.samples` the cumulative sample count). May throw
+///                   numeric_fault_error carrying the fault's kind and tensor (e.g.
+///                   {FaultKind::loss, step, "loss", ...}); any other numeric_error is
+///                   taken as a state fault (tensor: the first name it quotes, else
+///                   "gradients"). The model may be partly updated when it throws.
 ///     std::size_t step() const;
 ///         ensures:  the number of steps taken so far. A model restored from a
 ///                   checkpoint returns the step it was saved at, so `train` resumes
 ///                   where the earlier run stopped.
+///     optional: save_state(StateDict<scalar_type>&) const / load_state(const StateDict&)
+///                   needed only by the skip_batch policy for loss and state faults,
+///                   which undoes the faulty step;
+///               for_each_state_tensor / members() / model()+optimizer() and
+///               members() / firing() for the state and dead-latent checks
+///               (numeric_faults.hpp). TrainableSae and MfrEnsemble provide them all.
 ///
 /// CONCEPT BatchSource   (abstract)
 ///     void next_batch(Matrix<scalar_type>& out);
@@ -29,43 +39,60 @@
 ///         called once before the first step of this call to `train`.
 ///     void on_step_end(const StepReport& report);   or
 ///     bool on_step_end(const StepReport& report);
-///         called after every step, in argument order, on every callback; `true`
+///         called after every step kept, in argument order, on every callback; `true`
 ///         asks the loop to stop after this step (all callbacks still see the step).
 ///     std::string stop_reason() const;
 ///         optional; why the callback asked to stop (copied into TrainSummary).
+///     void on_numeric_fault(const NumericFault& fault);
+///         called for every numeric fault, before its policy is applied (so also
+///         just before a stop throws); `fault.action` is the policy applied.
 ///     void on_train_end(const TrainSummary& summary);
 ///         called once when the loop ends normally or was stopped by a callback (not
-///         when it throws).
+///         when it throws, so an end-of-run checkpoint never saves faulty state).
 /// ---------------------------------------------------------------------------------
 ///
-/// train() requires: config.validate() passes (else config_error).
+/// train() requires: config.validate() passes (else config_error), and a model with
+///                   save_state/load_state when a skip_batch policy must undo steps.
 ///         ensures:  model.step() == config.total_steps unless a callback stopped it;
-///                   a batch holding NaN/Inf throws numeric_error naming the step, row
-///                   and column; a non-finite loss throws numeric_error
-///                   "loss diverged at step N (loss = nan)".
+///                   every numeric fault (numeric_faults.hpp: NaN/Inf in a batch, a
+///                   non-finite or exploding loss, non-finite parameters, optimizer
+///                   moments or gradients, an SAE whose latents all died) is reported
+///                   with its step and tensor and handled by config.faults: skipped
+///                   (TrainSummary::skipped_batches, ::faults), reported, or training
+///                   stops with numeric_fault_error, e.g. "loss diverged at step N
+///                   (loss = nan) [policy loss = stop]".
 
 #include "error.hpp"
+#include "numeric_faults.hpp"
+#include "state_dict.hpp"
 #include "step_report.hpp"
 #include "types.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstddef>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sae {
 
 /// Settings of the training loop.
 struct TrainerConfig {
     std::size_t total_steps = 1000;  ///< train until model.step() reaches this
-    bool check_finite = true;        ///< reject batches holding NaN/Inf before training on them
+    bool check_finite = true;        ///< check every batch for NaN/Inf before training on it
+    NumericFaultConfig faults{};     ///< how numeric faults are found and handled
 
     /// Throws config_error when a setting is out of range.
     void validate() const {
         if (total_steps == 0) throw config_error("TrainerConfig.total_steps must be > 0 (got 0)");
+        try {
+            faults.validate();
+        } catch (const config_error& e) {
+            throw config_error(std::string("TrainerConfig.faults.") + e.what());
+        }
     }
 };
 
@@ -83,6 +110,8 @@ struct TrainSummary {
     bool stopped_early = false;  ///< a callback stopped the loop before total_steps
     std::string stop_reason;     ///< why, when stopped_early
     StepReport last;             ///< the report of the last step taken (default if none)
+    std::size_t skipped_batches = 0;  ///< batches dropped by a skip_batch policy
+    std::vector<NumericFault> faults;  ///< every numeric fault found, in order
 };
 
 namespace detail {
@@ -138,6 +167,20 @@ struct has_on_train_end<C, void_t<decltype(std::declval<C&>().on_train_end(std::
     : std::true_type {};
 
 template <class C, class = void>
+struct has_on_numeric_fault : std::false_type {};
+template <class C>
+struct has_on_numeric_fault<C, void_t<decltype(std::declval<C&>().on_numeric_fault(std::declval<const NumericFault&>()))>>
+    : std::true_type {};
+
+template <class Model, class Scalar, class = void>
+struct has_save_load_state : std::false_type {};
+template <class Model, class Scalar>
+struct has_save_load_state<Model, Scalar,
+                           void_t<decltype(std::declval<const Model&>().save_state(std::declval<StateDict<Scalar>&>())),
+                                  decltype(std::declval<Model&>().load_state(std::declval<const StateDict<Scalar>&>()))>>
+    : std::true_type {};
+
+template <class C, class = void>
 struct has_stop_reason : std::false_type {};
 template <class C>
 struct has_stop_reason<C, void_t<decltype(std::declval<const C&>().stop_reason())>>
@@ -162,11 +205,12 @@ constexpr bool on_step_end_return_ok() {
 template <class Callback>
 constexpr bool check_callback() {
     using C = std::remove_reference_t<Callback>;
-    constexpr bool any_hook =
-        has_on_train_begin<C>::value || has_on_step_end<C>::value || has_on_train_end<C>::value;
+    constexpr bool any_hook = has_on_train_begin<C>::value || has_on_step_end<C>::value ||
+                              has_on_train_end<C>::value || has_on_numeric_fault<C>::value;
     static_assert(any_hook,
                   "sae::train: a callback has none of the hooks on_train_begin(const TrainContext&), "
-                  "on_step_end(const StepReport&), on_train_end(const TrainSummary&) "
+                  "on_step_end(const StepReport&), on_numeric_fault(const NumericFault&), "
+                  "on_train_end(const TrainSummary&) "
                   "(a callback passed as const can only use const member functions)");
     static_assert(on_step_end_return_ok<C>(),
                   "sae::train: a callback's on_step_end(const StepReport&) must return void or bool "
@@ -229,31 +273,43 @@ void call_step_end(Callback& callback, const StepReport& report, bool& stop, std
     }
 }
 
-// ---- Numeric checks ----
-
-/// "nan", "inf", "-inf" or the value with enough digits to be recognisable.
-inline std::string format_number(double value) {
-    if (std::isnan(value)) return "nan";
-    if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-    std::ostringstream text;
-    text.precision(6);
-    text << value;
-    return text.str();
+template <class Callback>
+void call_numeric_fault(Callback& callback, const NumericFault& fault) {
+    if constexpr (has_on_numeric_fault<Callback>::value) callback.on_numeric_fault(fault);
 }
 
-/// Throws numeric_error naming the first non-finite entry of `batch` (row-major order).
-template <class Scalar>
-void require_finite_batch(const Matrix<Scalar>& batch, std::size_t step) {
-    if (batch.allFinite()) return;  // the common case: one vectorised pass
-    for (Index row = 0; row < batch.rows(); ++row) {
-        if (batch.row(row).allFinite()) continue;
-        for (Index col = 0; col < batch.cols(); ++col) {
-            const Scalar value = batch(row, col);
-            if (!std::isfinite(value)) {
-                throw numeric_error("non-finite value " + format_number(static_cast<double>(value)) +
-                                    " in the batch for step " + std::to_string(step) + " at row " +
-                                    std::to_string(row) + ", column " + std::to_string(col));
-            }
+// ---- Numeric faults ----
+
+inline FaultPolicy policy_for(FaultKind kind, const NumericFaultConfig& faults) {
+    switch (kind) {
+        case FaultKind::input: return faults.input;
+        case FaultKind::loss: return faults.loss;
+        case FaultKind::state: return faults.state;
+        case FaultKind::dead_latents: return faults.dead_latents;
+    }
+    return FaultPolicy::stop;
+}
+
+/// A numeric_error raised by train_step (Adam refuses non-finite gradients) as a state
+/// fault; the tensor is the first name the message quotes, if any.
+inline NumericFault fault_from_exception(const numeric_error& e, std::size_t step) {
+    const std::string message = e.what();
+    std::string tensor = "gradients";
+    const std::size_t open = message.find('\'');
+    const std::size_t close = open == std::string::npos ? open : message.find('\'', open + 1);
+    if (close != std::string::npos && close > open + 1) tensor = message.substr(open + 1, close - open - 1);
+    return NumericFault{FaultKind::state, step, tensor, "train_step raised: " + message, FaultPolicy::stop};
+}
+
+/// The trainer's config_error for a skip_batch policy the model cannot honour.
+template <class Model, class Scalar>
+void require_rollback_support(const NumericFaultConfig& faults) {
+    if constexpr (!has_save_load_state<Model, Scalar>::value) {
+        if (faults.needs_rollback()) {
+            const char* field = faults.loss == FaultPolicy::skip_batch ? "loss" : "state";
+            throw config_error(std::string("TrainerConfig.faults.") + field +
+                               " = \"skip_batch\" undoes the faulty step, which needs a model with "
+                               "save_state(StateDict&) and load_state(const StateDict&); use \"stop\"");
         }
     }
 }
@@ -264,12 +320,39 @@ template <class Model, class BatchSource, class... Callbacks>
 TrainSummary run_training(Model& model, BatchSource& source, const TrainerConfig& config, Callbacks&... callbacks) {
     using Scalar = typename Model::scalar_type;
     using Clock = std::chrono::steady_clock;
+    const NumericFaultConfig& faults = config.faults;
+    require_rollback_support<Model, Scalar>(faults);
 
     [[maybe_unused]] const TrainContext context{static_cast<std::size_t>(model.step()), config.total_steps};
     (call_train_begin(callbacks, context), ...);
 
     TrainSummary summary;
+    FaultMonitor monitor(faults);
+    StateDict<Scalar> before_step;  // filled only when a policy may undo a step
     Matrix<Scalar> batch;
+
+    // Reports `fault` to everyone, then applies its policy: throws for stop (and for
+    // the skip that makes too many in a row); returns true when the batch is dropped.
+    const auto handle = [&](NumericFault fault) -> bool {
+        fault.action = policy_for(fault.kind, faults);
+        summary.faults.push_back(fault);
+        (call_numeric_fault(callbacks, fault), ...);
+        if (fault.action == FaultPolicy::stop) {
+            throw numeric_fault_error(fault, fault.message() + "; training stopped before this step was kept");
+        }
+        if (fault.action == FaultPolicy::report) return false;
+        if constexpr (has_save_load_state<Model, Scalar>::value) {
+            if (fault.kind != FaultKind::input) model.load_state(before_step);
+        }
+        ++summary.skipped_batches;
+        if (monitor.skip()) {
+            throw numeric_fault_error(fault, "stopped after " + std::to_string(monitor.consecutive_skips()) +
+                                                 " consecutive skipped batches (TrainerConfig.faults."
+                                                 "max_consecutive_skips); the last: " + fault.message());
+        }
+        return true;
+    };
+
     const Clock::time_point start = Clock::now();
     while (model.step() < config.total_steps) {
         const std::size_t before = model.step();
@@ -278,18 +361,39 @@ TrainSummary run_training(Model& model, BatchSource& source, const TrainerConfig
         if (batch.rows() == 0) {
             throw shape_error("the batch source returned an empty batch for step " + std::to_string(step));
         }
-        if (config.check_finite) require_finite_batch(batch, step);
+        if (config.check_finite) {
+            if (std::optional<NumericFault> fault = find_input_fault(batch, step)) {
+                if (handle(std::move(*fault))) continue;
+            }
+        }
+        if constexpr (has_save_load_state<Model, Scalar>::value) {
+            if (faults.needs_rollback()) model.save_state(before_step);
+        }
 
-        StepReport report = model.train_step(batch);
-        if (!std::isfinite(report.loss)) {
-            throw numeric_error("loss diverged at step " + std::to_string(step) +
-                                " (loss = " + format_number(report.loss) + ")");
+        StepReport report;
+        std::optional<NumericFault> fault;
+        try {
+            report = model.train_step(batch);
+        } catch (const numeric_fault_error& e) {
+            fault = e.fault();  // the model classified it itself
+            fault->step = step;
+        } catch (const numeric_error& e) {
+            fault = fault_from_exception(e, step);
         }
-        // A model that forgets to count would loop forever; fail loudly instead.
-        if (model.step() <= before) {
-            throw error("model.step() did not advance during train_step at step " + std::to_string(step) +
-                        " (still " + std::to_string(model.step()) + ")");
+        if (!fault) {
+            // A model that forgets to count would loop forever; fail loudly instead.
+            if (model.step() <= before) {
+                throw error("model.step() did not advance during train_step at step " + std::to_string(step) +
+                            " (still " + std::to_string(model.step()) + ")");
+            }
+            // The state first: when it is broken, a strange loss is only its symptom.
+            fault = monitor.check_state(model, step);
+            if (!fault) fault = monitor.check_loss(report.loss, step);
+            if (!fault) fault = monitor.check_dead_latents(model, report, step);
         }
+        if (fault && handle(std::move(*fault))) continue;
+
+        monitor.accept(report.loss);
         ++summary.steps;
         summary.samples += static_cast<std::size_t>(batch.rows());
         summary.last = std::move(report);

@@ -141,6 +141,11 @@ public:
                 throw shape_error(path + ": rows have " + std::to_string(shard.cols()) + " values, but " +
                                   config_.files.front() + " has " + std::to_string(d_in_));
             }
+            // Rows of no values cost no bytes, so their count is unbounded by the file;
+            // the chunk table below would grow with it (10^12 rows: terabytes).
+            if (shard.cols() == 0 && shard.rows() > 0) {
+                throw io_error(path + ": its " + std::to_string(shard.rows()) + " rows have no values (last dimension 0)");
+            }
             total_rows_ += shard.rows();
         }
         if (total_rows_ == 0) throw io_error(config_.files.front() + ": the shards hold no rows");

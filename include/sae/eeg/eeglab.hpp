@@ -207,23 +207,26 @@ inline Recording load_fdt(const std::string& fdt_path, double sample_rate, std::
 
 inline Recording load_eeglab(const std::string& set_path) {
     EeglabSet set = read_eeglab_set(set_path);
-    std::vector<std::string> labels = set.labels;
-    if (labels.empty()) {
-        for (Index c = 0; c < set.channels; ++c) labels.push_back("E" + std::to_string(c + 1));
-    }
     Recording rec;
     rec.sample_rate = set.sample_rate;
-    rec.labels = std::move(labels);
     if (set.data_file.empty()) {
         rec.data = std::move(set.inline_data);
     } else {
         const std::string fdt = detail::eeglab::directory_of(set_path) + set.data_file;
         rec.data = read_fdt(fdt, set.channels);
-        const Index expected = set.samples * set.trials;
-        if (rec.samples() != expected) {
+        // pnts and trials are each up to 1e15: their product is checked, not overflowed.
+        const std::size_t expected = checked_product(static_cast<std::size_t>(set.samples),
+                                                     static_cast<std::size_t>(set.trials), set_path + ": pnts x trials");
+        if (static_cast<std::size_t>(rec.samples()) != expected) {
             throw io_error(fdt + ": holds " + std::to_string(rec.samples()) + " time points, " + set_path +
                            " says pnts x trials = " + std::to_string(expected));
         }
+    }
+    // Default labels only once the data has confirmed nbchan: a .set claiming 10^15
+    // channels must fail on its data file, not spend hours naming channels.
+    rec.labels = set.labels;
+    if (rec.labels.empty()) {
+        for (Index c = 0; c < set.channels; ++c) rec.labels.push_back("E" + std::to_string(c + 1));
     }
     rec.validate(set_path);
     return rec;

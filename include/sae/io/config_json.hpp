@@ -4,7 +4,7 @@
 ///
 /// Covered: AutoencoderConfig; TopK/BatchTopK/JumpReLU/ReluL1<float|double>::Config;
 /// LossConfig; AdamConfig; LearningRateSchedule; CoefficientWarmup; ReinitRule;
-/// TrainingConfig; TrainerConfig; MfrConfig; CorrelatedGroupsConfig;
+/// TrainingConfig; TrainerConfig (with NumericFaultConfig under "faults"); MfrConfig; CorrelatedGroupsConfig;
 /// IndependentFeaturesConfig (and, in run_config.hpp, the whole RunConfig). The JSON keys
 /// are the C++ member names; enums are their enumerator names ("cosine", "one_to_one").
 ///
@@ -60,6 +60,7 @@
 #include "sae/core/trainable_sae.hpp"
 #include "sae/core/trainer.hpp"
 #include "sae/data/synthetic.hpp"
+#include "sae/io/json_depth.hpp"
 #include "sae/mfr/ensemble.hpp"
 #include "sae/mfr/feature_matching.hpp"
 
@@ -96,6 +97,9 @@ constexpr std::array<std::pair<MatchingMode, const char*>, 2> config_enum_names(
 }
 constexpr std::array<std::pair<SupportSampling, const char*>, 2> config_enum_names(SupportSampling) {
     return {{{SupportSampling::per_chunk, "per_chunk"}, {SupportSampling::per_sample, "per_sample"}}};
+}
+constexpr std::array<std::pair<FaultPolicy, const char*>, 3> config_enum_names(FaultPolicy) {
+    return {{{FaultPolicy::stop, "stop"}, {FaultPolicy::skip_batch, "skip_batch"}, {FaultPolicy::report, "report"}}};
 }
 constexpr std::array<std::pair<MagnitudeDistribution, const char*>, 3> config_enum_names(MagnitudeDistribution) {
     return {{{MagnitudeDistribution::uniform01, "uniform01"},
@@ -198,9 +202,23 @@ void visit_config_fields(TrainingConfig& c, V&& visit) {
 }
 
 template <class V>
+void visit_config_fields(NumericFaultConfig& c, V&& visit) {
+    visit("input", c.input);
+    visit("loss", c.loss);
+    visit("state", c.state);
+    visit("dead_latents", c.dead_latents);
+    visit("max_consecutive_skips", c.max_consecutive_skips);
+    visit("loss_spike_factor", c.loss_spike_factor);
+    visit("loss_median_window", c.loss_median_window);
+    visit("dead_latents_window", c.dead_latents_window);
+    visit("state_check_every", c.state_check_every);
+}
+
+template <class V>
 void visit_config_fields(TrainerConfig& c, V&& visit) {
     visit("total_steps", c.total_steps);
     visit("check_finite", c.check_finite);
+    visit("faults", c.faults);
 }
 
 template <class V>
@@ -685,7 +703,9 @@ inline nlohmann::json parse_config_json(const std::string& text, const std::stri
     try {
         return nlohmann::json::parse(
             text,
-            [&check](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+            [&check, &source](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+                // Also bounds the key paths DuplicateKeyCheck builds (quadratic in the depth).
+                detail::check_json_depth(depth, source.empty() ? "config" : source);
                 return check(depth, event, parsed);
             },
             /*allow_exceptions=*/true, /*ignore_comments=*/true);

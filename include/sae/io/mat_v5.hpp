@@ -209,7 +209,9 @@ public:
             if (units.size() != count && chars.type != miUTF8) fail(at, "char array holds the wrong number of characters");
             const std::size_t rows = v.dims[0] == 0 ? 1 : v.dims[0];
             const std::size_t cols = units.size() / rows;
-            for (std::size_t r = 0; r < rows; ++r) {
+            // Without characters the text is empty: an [n, 0] array must not become n - 1
+            // line breaks (n up to 2^31 - 1 costs seconds and gigabytes).
+            for (std::size_t r = 0; r < rows && cols > 0; ++r) {
                 if (r > 0) v.text += '\n';
                 for (std::size_t c = 0; c < cols; ++c) {
                     const double u = units[c * rows + r];  // column-major

@@ -5,7 +5,10 @@
 ///   {
 ///     "model":    {"autoencoder": {...}, "activation": {"architecture": "topk", "k": 32, ...},
 ///                  "dtype": "float32"},
-///     "training": TrainingConfig,  "trainer": TrainerConfig,
+///     "training": TrainingConfig,
+///     "trainer":  {"total_steps": 1000, "check_finite": true,
+///                  "faults": {"input": "skip_batch", "loss": "stop", "state": "stop",
+///                             "dead_latents": "stop", ...}}   (numeric_faults.hpp),
 ///     "mfr":      MfrConfig or null (null or absent: one SAE, no ensemble),
 ///     "data":     {"source": "files" | "synthetic", "train_files": [...], ...,
 ///                  "synthetic": CorrelatedGroupsConfig},

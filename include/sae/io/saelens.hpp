@@ -59,6 +59,7 @@
 #include "../core/types.hpp"
 #include "dtype.hpp"
 #include "file.hpp"
+#include "json_depth.hpp"
 #include "safetensors.hpp"
 
 #include <nlohmann/json.hpp>
@@ -113,7 +114,7 @@ inline nlohmann::json read_json_object(const std::string& path) {
     const std::string text = read_whole_file(path);
     nlohmann::json cfg;
     try {
-        cfg = nlohmann::json::parse(text);
+        cfg = nlohmann::json::parse(text, JsonDepthLimit(path));
     } catch (const nlohmann::json::exception& e) {
         throw io_error(path + ": not valid JSON: " + e.what());
     }

@@ -30,6 +30,7 @@
 #include "../core/types.hpp"
 #include "dtype.hpp"
 #include "file.hpp"
+#include "json_depth.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -76,12 +77,14 @@ inline std::string shape_text(const std::vector<std::size_t>& shape) {
 }
 
 /// nlohmann keeps the last of duplicate keys silently; a callback sees every key, so a
-/// set of the keys seen per open object detects them during the parse.
+/// set of the keys seen per open object detects them during the parse. It also applies
+/// the nesting limit (json_depth.hpp).
 class DuplicateKeyDetector {
 public:
     explicit DuplicateKeyDetector(std::string path) : path_(std::move(path)) {}
-    bool operator()(int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
         using Event = nlohmann::json::parse_event_t;
+        check_json_depth(depth, path_ + ": header");
         if (event == Event::object_start) {
             open_objects_.emplace_back();
         } else if (event == Event::object_end) {

@@ -92,6 +92,7 @@
 #include "../data/shard_source.hpp"
 #include "../io/dtype.hpp"
 #include "../io/file.hpp"
+#include "../io/json_depth.hpp"
 #include "../io/npy.hpp"
 #include "../io/safetensors.hpp"
 #include "bpe_tokenizer.hpp"
@@ -433,7 +434,7 @@ struct ActivationManifest {
         if (std::filesystem::is_directory(path, ignored)) file = (std::filesystem::path(path) / activation_manifest_file).string();
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(read_whole_file(file));
+            j = nlohmann::json::parse(read_whole_file(file), sae::detail::JsonDepthLimit(file));
         } catch (const nlohmann::json::exception& e) {
             throw io_error(file + ": not valid JSON: " + e.what());
         }
@@ -504,6 +505,9 @@ struct ActivationManifest {
             if (shard.file.empty() || p.is_absolute() ||
                 std::any_of(p.begin(), p.end(), [](const std::filesystem::path& part) { return part == ".."; })) {
                 throw fail(key + ".file", "must be a path inside the manifest's directory, got \"" + shard.file + "\"");
+            }
+            if (shard.rows > std::numeric_limits<std::int64_t>::max() - total) {
+                throw fail(key + ".rows", "makes the total row count overflow, got " + std::to_string(shard.rows));
             }
             total += shard.rows;
             m.shards.push_back(std::move(shard));

@@ -21,6 +21,7 @@
 
 #include "../core/error.hpp"
 #include "../io/file.hpp"
+#include "../io/json_depth.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -128,7 +129,7 @@ inline Gpt2Config read_hf_gpt2_config(const std::string& path) {
     const std::string text = read_whole_file(path);
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text);
+        j = nlohmann::json::parse(text, sae::detail::JsonDepthLimit(path));
     } catch (const nlohmann::json::exception& e) {
         throw io_error(path + ": not valid JSON: " + e.what());
     }

@@ -28,6 +28,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../io/file.hpp"
+#include "../io/json_depth.hpp"
 #include "../io/safetensors.hpp"
 #include "gpt2.hpp"
 #include "gpt2_config.hpp"
@@ -193,7 +194,7 @@ class MinGptTensors {
 public:
     explicit MinGptTensors(std::string path) : path_(std::move(path)) {
         try {
-            root_ = nlohmann::json::parse(read_whole_file(path_));
+            root_ = nlohmann::json::parse(read_whole_file(path_), sae::detail::JsonDepthLimit(path_));
         } catch (const nlohmann::json::exception& e) {
             throw io_error(path_ + ": not valid JSON: " + e.what());
         }

@@ -22,6 +22,7 @@
 
 #include "../core/error.hpp"
 #include "../io/file.hpp"
+#include "../io/json_depth.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -71,7 +72,7 @@ public:
     static VocabMap load(const std::string& path) {
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(read_whole_file(path));
+            j = nlohmann::json::parse(read_whole_file(path), sae::detail::JsonDepthLimit(path));
         } catch (const nlohmann::json::exception& e) {
             throw io_error(path + ": not valid JSON: " + e.what());
         }
