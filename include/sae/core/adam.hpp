@@ -15,6 +15,18 @@
 ///                                        p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 ///                                      and steps_taken() grows by one. On a throw, nothing
 ///                                      (parameters, moments, counts) has changed.
+///   opt.begin_step(shapes, lr)         the same step applied piece by piece, for callers that
+///                                      produce a large gradient block by block and never hold
+///                                      all of it (TrainableSae): checks lr, names and sizes as
+///                                      step() does, creates the states, counts the update of
+///                                      every (name, size) in `shapes` and grows steps_taken();
+///                                      returns one ParameterStep per entry. Each
+///                                      ParameterStep::apply(offset, value, gradient, count)
+///                                      performs the update above on elements
+///                                      [offset, offset + count) of that parameter; applied once
+///                                      to every element it equals step(). The caller checks
+///                                      that the gradient is finite. The steps stay valid until
+///                                      the next begin_step, step, reset or restore.
 ///   opt.reset();                       ensures a state equal to a freshly built optimizer.
 ///   first_moment / second_moment / restore: read and write the state for checkpoints.
 ///
@@ -27,6 +39,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <map>
@@ -70,13 +83,63 @@ public:
 
     explicit Adam(AdamConfig config = {}) : config_(config) { config_.validate(); }
 
+    /// The update of one parameter at its count t, applied to any range of its elements.
+    class ParameterStep {
+    public:
+        /// value[i] and the moments at offset + i, i in [0, count), with gradient[i].
+        /// Works through pieces that fit in L1, so the three passes of the update read
+        /// memory once.
+        void apply(Index offset, Scalar* value, const Scalar* gradient, Index count) const {
+            constexpr Index piece = 512;
+            for (Index first = 0; first < count; first += piece) {
+                const Index size = std::min(piece, count - first);
+                Eigen::Map<Moments> m(m_ + offset + first, size), v(v_ + offset + first, size), p(value + first, size);
+                const Eigen::Map<const Moments> g(gradient + first, size);
+                m = b1_ * m + one_minus_b1_ * g;
+                v = b2_ * v + one_minus_b2_ * g.square();
+                p -= step_size_ * m / (v.sqrt() / correction2_root_ + eps_);
+            }
+        }
+
+    private:
+        friend class Adam;
+        Scalar b1_, one_minus_b1_, b2_, one_minus_b2_, step_size_, correction2_root_, eps_;
+        Scalar* m_ = nullptr;
+        Scalar* v_ = nullptr;
+    };
+
     /// One Adam update of every parameter in `parameters` (see the abstract above).
     void step(const std::vector<ParameterView<Scalar>>& parameters, double learning_rate) {
         check_step_inputs(parameters, learning_rate);
         for (const ParameterView<Scalar>& parameter : parameters) {
-            update(state_for(parameter), parameter, learning_rate);
+            check_parameter(parameter);
         }
+        std::vector<std::pair<std::string, Index>> shapes;
+        for (const ParameterView<Scalar>& parameter : parameters) shapes.emplace_back(parameter.name, parameter.value.size());
+        const std::vector<ParameterStep> steps = begin_step(shapes, learning_rate);
+        for (std::size_t i = 0; i < parameters.size(); ++i) {
+            // ParameterView holds Maps by value; writing through a copy writes the caller's memory.
+            typename ParameterView<Scalar>::Flat value = parameters[i].value;
+            steps[i].apply(0, value.data(), parameters[i].gradient.data(), value.size());
+        }
+    }
+
+    /// Start one step of the parameters named in `shapes` (name, element count); see the
+    /// abstract. Nothing changes when it throws.
+    std::vector<ParameterStep> begin_step(const std::vector<std::pair<std::string, Index>>& shapes, double learning_rate) {
+        check_learning_rate(learning_rate);
+        std::set<std::string> seen;
+        for (const auto& [name, size] : shapes) {
+            if (!seen.insert(name).second) {
+                throw config_error("Adam::step: parameter name '" + name + "' appears twice");
+            }
+            check_state_size(name, size);
+        }
+        std::vector<ParameterStep> steps;
+        steps.reserve(shapes.size());
+        for (const auto& [name, size] : shapes) steps.push_back(count_update(state_for(name, size), learning_rate));
         ++steps_taken_;
+        return steps;
     }
 
     /// Forget all moments and counts: the next step behaves as a first step.
@@ -129,15 +192,18 @@ private:
     // Everything that can throw is checked before the first parameter is touched, so a
     // failed step leaves parameters and state as they were.
     void check_step_inputs(const std::vector<ParameterView<Scalar>>& parameters, double learning_rate) const {
-        if (!(std::isfinite(learning_rate) && learning_rate >= 0.0)) {
-            throw config_error("Adam::step: learning_rate must be finite and >= 0, got " + std::to_string(learning_rate));
-        }
+        check_learning_rate(learning_rate);
         std::set<std::string> seen;
         for (const ParameterView<Scalar>& parameter : parameters) {
             if (!seen.insert(parameter.name).second) {
                 throw config_error("Adam::step: parameter name '" + parameter.name + "' appears twice");
             }
-            check_parameter(parameter);
+        }
+    }
+
+    static void check_learning_rate(double learning_rate) {
+        if (!(std::isfinite(learning_rate) && learning_rate >= 0.0)) {
+            throw config_error("Adam::step: learning_rate must be finite and >= 0, got " + std::to_string(learning_rate));
         }
     }
 
@@ -147,22 +213,25 @@ private:
                               std::to_string(parameter.value.size()) + " elements but its gradient " +
                               std::to_string(parameter.gradient.size()));
         }
-        const auto found = states_.find(parameter.name);
-        if (found != states_.end() && found->second.m.size() != parameter.value.size()) {
-            throw shape_error("Adam::step: parameter '" + parameter.name + "' has " +
-                              std::to_string(parameter.value.size()) + " elements but its optimizer state has " +
-                              std::to_string(found->second.m.size()));
-        }
+        check_state_size(parameter.name, parameter.value.size());
         if (!parameter.gradient.allFinite()) {
             throw numeric_error("Adam::step: gradient of '" + parameter.name + "' contains NaN or Inf");
         }
     }
 
-    State& state_for(const ParameterView<Scalar>& parameter) {
-        State& state = states_[parameter.name];
-        if (state.m.size() == 0 && parameter.value.size() != 0) {
-            state.m = Moments::Zero(parameter.value.size());
-            state.v = Moments::Zero(parameter.value.size());
+    void check_state_size(const std::string& name, Index size) const {
+        const auto found = states_.find(name);
+        if (found != states_.end() && found->second.m.size() != size) {
+            throw shape_error("Adam::step: parameter '" + name + "' has " + std::to_string(size) +
+                              " elements but its optimizer state has " + std::to_string(found->second.m.size()));
+        }
+    }
+
+    State& state_for(const std::string& name, Index size) {
+        State& state = states_[name];
+        if (state.m.size() == 0 && size != 0) {
+            state.m = Moments::Zero(size);
+            state.v = Moments::Zero(size);
         }
         return state;
     }
@@ -175,26 +244,25 @@ private:
         return found->second;
     }
 
-    void update(State& state, const ParameterView<Scalar>& parameter, double learning_rate) const {
+    /// Counts one update of `state` and returns its coefficients at the new count t.
+    ParameterStep count_update(State& state, double learning_rate) const {
         ++state.updates;
         const double t = static_cast<double>(state.updates);
         // Bias corrections in double: beta2^t for small t is 1 - O(1e-3), where float
         // rounding would cost most of the correction's digits.
         const double correction1 = 1.0 - std::pow(config_.beta1, t);
+        ParameterStep step;
         // One minus beta is rounded once from double, as torch passes it (alpha = 1 - beta).
-        const Scalar b1 = static_cast<Scalar>(config_.beta1);
-        const Scalar one_minus_b1 = static_cast<Scalar>(1.0 - config_.beta1);
-        const Scalar b2 = static_cast<Scalar>(config_.beta2);
-        const Scalar one_minus_b2 = static_cast<Scalar>(1.0 - config_.beta2);
-        const Scalar step_size = static_cast<Scalar>(learning_rate / correction1);
-        const Scalar correction2_root = static_cast<Scalar>(std::sqrt(1.0 - std::pow(config_.beta2, t)));
-        const Scalar eps = static_cast<Scalar>(config_.epsilon);
-
-        state.m = b1 * state.m + one_minus_b1 * parameter.gradient;
-        state.v = b2 * state.v + one_minus_b2 * parameter.gradient.square();
-        // ParameterView holds Maps by value; writing through a copy writes the caller's memory.
-        typename ParameterView<Scalar>::Flat value = parameter.value;
-        value -= step_size * state.m / (state.v.sqrt() / correction2_root + eps);
+        step.b1_ = static_cast<Scalar>(config_.beta1);
+        step.one_minus_b1_ = static_cast<Scalar>(1.0 - config_.beta1);
+        step.b2_ = static_cast<Scalar>(config_.beta2);
+        step.one_minus_b2_ = static_cast<Scalar>(1.0 - config_.beta2);
+        step.step_size_ = static_cast<Scalar>(learning_rate / correction1);
+        step.correction2_root_ = static_cast<Scalar>(std::sqrt(1.0 - std::pow(config_.beta2, t)));
+        step.eps_ = static_cast<Scalar>(config_.epsilon);
+        step.m_ = state.m.data();
+        step.v_ = state.v.data();
+        return step;
     }
 
     AdamConfig config_;

@@ -9,18 +9,43 @@
 ///       constant, e_hat = f_aux W_dec with f_aux the aux_k largest pre-activations
 ///       (after ReLU) among dead latents
 ///
-/// All products use the sparse code, so decoder and backward work is
-/// O(batch * active * d_in); only the encoder GEMM is dense.
+/// How it is computed (the only path; the gradient tests check it):
+///  1. `forward_backward` streams the encoder: the batch is cut into blocks of
+///     `stream_block_rows` rows (one task each, in parallel) and every block's
+///     pre-activations are made `stream_chunk_cols` latents at a time by a small GEMM
+///     whose result stays in cache. Activations that select each row on its own
+///     (`selects_rows_independently`: TopK, ReluL1) consume the chunks as they come, so
+///     the dense [batch, d_sae] matrix never exists; the others (BatchTopK selects over
+///     the whole batch, JumpReLU's backward reads pre-activations near the threshold)
+///     get it written out. AuxK's dead-latent selection is streamed the same way.
+///     The decoder, dL/dx_hat and dL/df then touch only the active latents of each row
+///     (O(batch * active * d_in)); the sparse code's transpose (`LatentBlockIndex`) lists each
+///     latent's rows for the next step.
+///  2. `latent_block_gradient(b)` forms the gradient of the `latent_block_size` latents
+///     of block b alone — their decoder rows, encoder columns and encoder biases — from
+///     the rows where they are active, visited in row order (a row active for several of
+///     the block's latents is read once into cache). Nothing of size [d_in, d_sae] is
+///     built: a trainer applies each block's gradient as soon as it exists
+///     (TrainableSae), and `loss_and_gradients` merely collects the blocks into dense
+///     `Gradients` for callers that want the whole thing.
+/// Only the encoder GEMM is dense. Every partial sum is taken per row block or per latent
+/// and combined in a fixed order, so results do not depend on the number of threads.
 ///
-/// The gradient of W_dec is left in "decoder-row space": callers may add further
-/// terms on the decoder rows (the MFR penalty does) before `project_decoder_gradient`
-/// maps it onto the trainable parameters (tied: into W_enc through the row
-/// normalisation; unit-norm untied: the component parallel to each row removed).
+/// The gradient of W_dec is in "decoder-row space": callers may add further terms on the
+/// decoder rows (the MFR penalty does) before `project_decoder_gradient` (or the per-latent
+/// `project_latent_gradient`) maps it onto the trainable parameters (tied: into W_enc
+/// through the row normalisation; unit-norm untied: the component parallel to each row
+/// removed).
 
 #include "autoencoder.hpp"
+#include "parallel.hpp"
+#include "sparse_code_builder.hpp"
 #include "activations/topk.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace sae {
@@ -73,34 +98,150 @@ struct Gradients {
     }
 };
 
-/// Buffers of one forward/backward pass, kept between steps to avoid reallocation.
-template <class Scalar>
-struct ForwardCache {
-    Matrix<Scalar> centered;        ///< x - b_dec
-    Matrix<Scalar> pre;             ///< pre-activations
-    SparseCode<Scalar> code;        ///< f
-    Matrix<Scalar> x_hat;           ///< reconstruction
-    Matrix<Scalar> d_x_hat;         ///< dL/dx_hat
-    SparseCode<Scalar> grad_code;   ///< dL/df on the code's pattern
-    SparseCode<Scalar> d_pre;       ///< dL/dpre
-    SparseCode<Scalar> aux_code;    ///< AuxK code over dead latents
-    Matrix<Scalar> d_W_enc_transposed;  ///< dL/dW_enc^T [d_sae, d_in]
+namespace detail {
+/// Latents per block of the backward pass (latent_block_gradient, TrainableSae's update):
+/// a block's gradients, 2 x 64 x d_in values, stay in L2.
+inline constexpr Index latent_block_size = 64;
+}  // namespace detail
+
+/// The transpose of a row-major sparse code, by blocks of detail::latent_block_size latents: the
+/// entries [start[b], start[b + 1]) are those of block b's latents, in increasing row
+/// order, each with its row, its latent and its position in the code's value array.
+struct LatentBlockIndex {
+    std::vector<int> start;
+    std::vector<int> row;
+    std::vector<int> latent;
+    std::vector<int> position;
+
+    template <class Scalar>
+    void build(const SparseCode<Scalar>& code) {
+        constexpr Index latent_block_size = detail::latent_block_size;
+        const Index blocks = (code.cols() + latent_block_size - 1) / latent_block_size, nonzeros = code.nonZeros();
+        start.assign(static_cast<std::size_t>(blocks + 1), 0);
+        const int* inner = code.innerIndexPtr();
+        const int* outer = code.outerIndexPtr();
+        for (Index e = 0; e < nonzeros; ++e) ++start[static_cast<std::size_t>(inner[e] / latent_block_size + 1)];
+        for (Index b = 0; b < blocks; ++b) start[static_cast<std::size_t>(b + 1)] += start[static_cast<std::size_t>(b)];
+        cursor_.assign(start.begin(), start.end() - 1);
+        row.resize(static_cast<std::size_t>(nonzeros));
+        latent.resize(static_cast<std::size_t>(nonzeros));
+        position.resize(static_cast<std::size_t>(nonzeros));
+        for (Index r = 0; r < code.rows(); ++r) {
+            for (int e = outer[r]; e < outer[r + 1]; ++e) {
+                const std::size_t slot = static_cast<std::size_t>(cursor_[static_cast<std::size_t>(inner[e] / latent_block_size)]++);
+                row[slot] = static_cast<int>(r);
+                latent[slot] = inner[e];
+                position[slot] = e;
+            }
+        }
+    }
+
+private:
+    std::vector<int> cursor_;
 };
 
 namespace detail {
 
-/// out has the pattern of `pattern`, with out(r, c) = a.row(r) . b.row(c): the entries
-/// of a * b^T that a sparse backward needs, without forming the dense product.
-template <class Scalar>
-void sampled_row_dots(const Matrix<Scalar>& a, const Matrix<Scalar>& b, const SparseCode<Scalar>& pattern,
-                      SparseCode<Scalar>& out) {
-    out = pattern;
-    for (Index r = 0; r < out.outerSize(); ++r) {
-        for (typename SparseCode<Scalar>::InnerIterator it(out, r); it; ++it) {
-            it.valueRef() = a.row(r).dot(b.row(it.col()));
-        }
+/// Rows per encoder task and latents per GEMM chunk. Fixed (not derived from the thread
+/// count) so that every row meets the same GEMM shapes, hence the same rounding, on any
+/// machine. A 256 x 512 float tile (512 KiB) stays in L2, and both GEMM operands are
+/// packed once per 256 rows or 512 latents, which measured as fast as one whole-batch GEMM.
+inline constexpr Index stream_block_rows = 256;
+inline constexpr Index stream_chunk_cols = 512;
+
+/// Activations that declare `selects_rows_independently = true` and provide the
+/// streaming members (RowSelection, start_rows, select_chunk, finish_rows; see topk.hpp).
+template <class Act, class = void>
+struct streams_rows : std::false_type {};
+template <class Act>
+struct streams_rows<Act, std::enable_if_t<Act::selects_rows_independently>> : std::true_type {};
+
+/// The per-thread selection state of a streamed activation (a placeholder otherwise).
+template <class Act, bool = streams_rows<Act>::value>
+struct row_selection {
+    using type = char;
+};
+template <class Act>
+struct row_selection<Act, true> {
+    using type = typename Act::RowSelection;
+};
+
+/// Whether sparsity_loss / backward read the decoder norms (true unless declared false).
+template <class Act, class = void>
+struct reads_decoder_norms : std::true_type {};
+template <class Act>
+struct reads_decoder_norms<Act, std::enable_if_t<!Act::uses_decoder_norms>> : std::false_type {};
+
+/// Scratch whose type depends on the activation, kept in a cache that does not: built on
+/// first use, rebuilt if another type is asked for. A copy starts empty (scratch is not state).
+class TypedScratch {
+public:
+    TypedScratch() = default;
+    TypedScratch(const TypedScratch&) {}
+    TypedScratch& operator=(const TypedScratch&) { return *this; }
+    TypedScratch(TypedScratch&&) noexcept = default;
+    TypedScratch& operator=(TypedScratch&&) noexcept = default;
+
+    template <class T>
+    T& get() {
+        if (auto* held = dynamic_cast<Holder<T>*>(held_.get())) return held->value;
+        auto fresh = std::make_unique<Holder<T>>();
+        T& value = fresh->value;
+        held_ = std::move(fresh);
+        return value;
     }
-}
+
+private:
+    struct Base {
+        virtual ~Base() = default;
+    };
+    template <class T>
+    struct Holder : Base {
+        T value;
+    };
+    std::unique_ptr<Base> held_;
+};
+
+/// Per-thread and per-block buffers of forward_backward, kept between steps.
+template <class Scalar>
+struct StreamScratch {
+    std::vector<Matrix<Scalar>> tiles;                    ///< per thread: [stream_block_rows, stream_chunk_cols]
+    std::vector<RunningTopK<Scalar>> aux_selections;      ///< per thread
+    std::vector<SparseCodeBuilder<Scalar>> code_blocks;   ///< per row block
+    std::vector<SparseCodeBuilder<Scalar>> aux_blocks;    ///< per row block
+    std::vector<double> squared_error;                    ///< per row block
+    std::vector<double> aux_squared_error;                ///< per row block
+    Matrix<Scalar> d_x_hat_sums;                          ///< per row block: column sums of dL/dx_hat
+    std::vector<Index> dead_latents;
+    TypedScratch selections;                              ///< per thread: Activation::RowSelection
+};
+
+}  // namespace detail
+
+/// Buffers of one forward/backward pass, kept between steps to avoid reallocation.
+template <class Scalar>
+struct ForwardCache {
+    Matrix<Scalar> centered;        ///< x - b_dec [batch, d_in]
+    Matrix<Scalar> pre;             ///< pre-activations [batch, d_sae] when the activation needs them all; else [batch, 0]
+    SparseCode<Scalar> code;        ///< f
+    Matrix<Scalar> x_hat;           ///< reconstruction
+    Matrix<Scalar> d_x_hat;         ///< dL/dx_hat
+    SparseCode<Scalar> grad_code;   ///< dL/df on the code's pattern
+    SparseCode<Scalar> d_pre;       ///< dL/dpre of R and S
+    SparseCode<Scalar> aux_code;    ///< AuxK code over dead latents
+    SparseCode<Scalar> aux_d_pre;   ///< dL/dpre of A, on aux_code's pattern
+    Matrix<Scalar> d_aux;           ///< dL/de_hat of A [batch, d_in] (only with AuxK)
+    RowVector<Scalar> decoder_norms;    ///< ||W_dec,j||, for activations that read them
+    RowVector<Scalar> d_decoder_norms;  ///< dL/d||W_dec,j|| of S (empty when S ignores the norms)
+    RowVector<Scalar> d_b_enc;      ///< dL/db_enc
+    RowVector<Scalar> d_b_dec;      ///< dL/db_dec (zero without a decoder bias)
+    LatentBlockIndex code_by_latent;   ///< transpose of code
+    LatentBlockIndex d_pre_by_latent;  ///< transpose of d_pre
+    LatentBlockIndex aux_by_latent;    ///< transpose of aux_code (and aux_d_pre)
+    detail::StreamScratch<Scalar> scratch;
+};
+
+namespace detail {
 
 /// The number N that the squared error is divided by.
 inline double reconstruction_denominator(ReconstructionNormalization normalization, Index rows, Index cols) {
@@ -108,127 +249,360 @@ inline double reconstruction_denominator(ReconstructionNormalization normalizati
                                                                            : static_cast<double>(rows * cols);
 }
 
-/// AuxK code: per row the `k` largest positive pre-activations among dead latents.
+/// Throws shape_error unless `x` has `d_in` columns, numeric_error if it holds NaN/Inf
+/// (as check_batch does, with a reduction the compiler vectorises: x * 0 sums to 0
+/// exactly when every entry is finite).
 template <class Scalar>
-void select_dead_top_k(const Matrix<Scalar>& pre, const std::vector<Index>& dead, Index k, SparseCode<Scalar>& code) {
-    Matrix<Scalar> dead_pre(pre.rows(), static_cast<Index>(dead.size()));
-    for (std::size_t j = 0; j < dead.size(); ++j) dead_pre.col(static_cast<Index>(j)) = pre.col(dead[j]);
-    SparseCode<Scalar> local;
-    select_top_k_per_row<Scalar>(dead_pre, k, /*relu=*/true, local);
-    code.resize(pre.rows(), pre.cols());
-    std::vector<Eigen::Triplet<Scalar, int>> entries;
-    entries.reserve(static_cast<std::size_t>(local.nonZeros()));
-    for (Index r = 0; r < local.outerSize(); ++r) {
-        for (typename SparseCode<Scalar>::InnerIterator it(local, r); it; ++it) {
-            entries.emplace_back(static_cast<int>(r), static_cast<int>(dead[static_cast<std::size_t>(it.col())]),
-                                 it.value());
+void check_training_batch(const ConstMatrixRef<Scalar>& x, Index d_in, const char* where) {
+    if (x.cols() != d_in) check_batch(x, d_in, where);
+    for (Index r = 0; r < x.rows(); ++r) {
+        if ((x.row(r).array() * Scalar(0)).sum() != Scalar(0)) {
+            throw numeric_error(std::string(where) + ": input batch contains NaN or Inf (row " + std::to_string(r) + ")");
         }
     }
-    code.setFromTriplets(entries.begin(), entries.end());
+}
+
+template <class Scalar>
+void resize_scratch(StreamScratch<Scalar>& scratch, Index blocks, int threads) {
+    const std::size_t b = static_cast<std::size_t>(blocks), t = static_cast<std::size_t>(threads);
+    if (scratch.tiles.size() < t) scratch.tiles.resize(t);
+    if (scratch.aux_selections.size() < t) scratch.aux_selections.resize(t);
+    scratch.code_blocks.resize(b);
+    scratch.aux_blocks.resize(b);
+    scratch.squared_error.assign(b, 0.0);
+    scratch.aux_squared_error.assign(b, 0.0);
+}
+
+/// Pass 1: centered = x - b_dec, the code (or the dense pre-activations) and the AuxK code,
+/// one row block per task; see the file comment.
+template <class Scalar, template <class> class Act>
+void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<Scalar>& x, Index aux_k,
+                   ForwardCache<Scalar>& cache) {
+    using Activation = typename Autoencoder<Scalar, Act>::Activation;
+    constexpr bool streamed = streams_rows<Activation>::value;
+    const Index rows = x.rows(), d_sae = model.d_sae();
+    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
+    const int threads = available_threads();
+    StreamScratch<Scalar>& scratch = cache.scratch;
+    const std::vector<Index>& dead = scratch.dead_latents;
+    const bool with_aux = aux_k > 0;
+    const Matrix<Scalar>& W_enc = model.W_enc();
+    const RowVector<Scalar>& b_enc = model.b_enc();
+    const Activation& activation = model.activation();
+
+    using Selection = typename row_selection<Activation>::type;
+    std::vector<Selection>& selections = scratch.selections.template get<std::vector<Selection>>();
+    if (selections.size() < static_cast<std::size_t>(threads)) selections.resize(static_cast<std::size_t>(threads));
+    if constexpr (streamed) {
+        cache.pre.resize(rows, 0);
+    } else {
+        cache.pre.resize(rows, d_sae);
+    }
+
+    parallel_for(blocks, [&](Index block, int slot) {
+        const Index first = block * stream_block_rows;
+        const Index count = std::min(stream_block_rows, rows - first);
+        cache.centered.middleRows(first, count) = x.middleRows(first, count).rowwise() - model.b_dec();
+        const auto centered = cache.centered.middleRows(first, count);
+        Matrix<Scalar>& tile = scratch.tiles[static_cast<std::size_t>(slot)];
+        if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
+        [[maybe_unused]] Selection& selection = selections[static_cast<std::size_t>(slot)];
+        RunningTopK<Scalar>& aux = scratch.aux_selections[static_cast<std::size_t>(slot)];
+        if constexpr (streamed) activation.start_rows(selection, count);
+        if (with_aux) aux.start(count, aux_k, /*positive_only=*/true);
+        std::size_t next_dead = 0;
+        for (Index c0 = 0; c0 < d_sae; c0 += stream_chunk_cols) {
+            const Index width = std::min(stream_chunk_cols, d_sae - c0);
+            auto chunk = [&]() {
+                if constexpr (streamed) {
+                    return tile.topLeftCorner(count, width);
+                } else {
+                    return cache.pre.block(first, c0, count, width);
+                }
+            }();
+            // Starting from the bias saves a pass: Eigen's "=" product zeroes first anyway.
+            chunk.rowwise() = b_enc.segment(c0, width);
+            chunk.noalias() += centered * W_enc.middleCols(c0, width);
+            if constexpr (streamed) activation.select_chunk(selection, chunk, c0);
+            if (with_aux) {
+                for (; next_dead < dead.size() && dead[next_dead] < c0 + width; ++next_dead) {
+                    const Index col = dead[next_dead];
+                    for (Index r = 0; r < count; ++r) aux.offer(r, col, chunk(r, col - c0));
+                }
+            }
+        }
+        if constexpr (streamed) {
+            SparseCodeBuilder<Scalar>& out = scratch.code_blocks[static_cast<std::size_t>(block)];
+            out.start(count, d_sae);
+            activation.finish_rows(selection, out);
+        }
+        if (with_aux) {
+            SparseCodeBuilder<Scalar>& out = scratch.aux_blocks[static_cast<std::size_t>(block)];
+            out.start(count, d_sae);
+            for (Index r = 0; r < count; ++r) aux.emit_row(r, out);
+        }
+    });
+    if constexpr (streamed) join_code_blocks(scratch.code_blocks, d_sae, cache.code);
+    if (with_aux) join_code_blocks(scratch.aux_blocks, d_sae, cache.aux_code);
+}
+
+/// Pass 2: x_hat, dL/dx_hat, dL/df on the code, and the AuxK error and dL/dpre on its
+/// code, one row block per task; only the active latents of each row are touched.
+template <class Scalar, template <class> class Act>
+void decode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<Scalar>& x, Scalar scale,
+                   bool with_aux, Scalar aux_scale, ForwardCache<Scalar>& cache) {
+    const Index rows = x.rows(), d_in = model.d_in();
+    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
+    StreamScratch<Scalar>& scratch = cache.scratch;
+    const Matrix<Scalar>& W_dec = model.W_dec();
+    const RowVector<Scalar>& b_dec = model.b_dec();
+    scratch.d_x_hat_sums.resize(blocks, d_in);
+    const int* outer = cache.code.outerIndexPtr();
+    const int* inner = cache.code.innerIndexPtr();
+    const Scalar* f = cache.code.valuePtr();
+    Scalar* grad_f = cache.grad_code.valuePtr();
+    const int* aux_outer = with_aux ? cache.aux_code.outerIndexPtr() : nullptr;
+    const int* aux_inner = with_aux ? cache.aux_code.innerIndexPtr() : nullptr;
+    const Scalar* aux_f = with_aux ? cache.aux_code.valuePtr() : nullptr;
+    Scalar* aux_grad = with_aux ? cache.aux_d_pre.valuePtr() : nullptr;
+
+    parallel_for(blocks, [&](Index block, int) {
+        const Index first = block * stream_block_rows;
+        const Index last = std::min(rows, first + stream_block_rows);
+        double squared_error = 0.0, aux_squared_error = 0.0;
+        auto sums = scratch.d_x_hat_sums.row(block);
+        sums.setZero();
+        for (Index r = first; r < last; ++r) {
+            auto x_hat = cache.x_hat.row(r);
+            x_hat = b_dec;
+            for (int e = outer[r]; e < outer[r + 1]; ++e) x_hat += f[e] * W_dec.row(inner[e]);
+            auto d_x_hat = cache.d_x_hat.row(r);
+            d_x_hat = x_hat - x.row(r);
+            squared_error += static_cast<double>(d_x_hat.squaredNorm());
+            if (with_aux) {
+                // e_hat - e with e = x - x_hat the (constant) residual.
+                auto aux_error = cache.d_aux.row(r);
+                aux_error = d_x_hat;
+                for (int e = aux_outer[r]; e < aux_outer[r + 1]; ++e) aux_error += aux_f[e] * W_dec.row(aux_inner[e]);
+                aux_squared_error += static_cast<double>(aux_error.squaredNorm());
+                aux_error *= aux_scale;
+                for (int e = aux_outer[r]; e < aux_outer[r + 1]; ++e) aux_grad[e] = aux_error.dot(W_dec.row(aux_inner[e]));
+            }
+            d_x_hat *= scale;
+            sums += d_x_hat;
+            for (int e = outer[r]; e < outer[r + 1]; ++e) grad_f[e] = d_x_hat.dot(W_dec.row(inner[e]));
+        }
+        scratch.squared_error[static_cast<std::size_t>(block)] = squared_error;
+        scratch.aux_squared_error[static_cast<std::size_t>(block)] = aux_squared_error;
+    });
+}
+
+/// out = W_enc * v, one task per block of rows of W_enc.
+template <class Scalar>
+void encoder_times(const Matrix<Scalar>& W_enc, const RowVector<Scalar>& v, RowVector<Scalar>& out) {
+    constexpr Index block_rows = 32;
+    out.resize(W_enc.rows());
+    parallel_for((W_enc.rows() + block_rows - 1) / block_rows, [&](Index block, int) {
+        const Index last = std::min(W_enc.rows(), (block + 1) * block_rows);
+        for (Index i = block * block_rows; i < last; ++i) out(i) = W_enc.row(i).dot(v);
+    });
 }
 
 }  // namespace detail
 
+/// Pass 1 and 2 of the file comment on batch `x` [batch, d_in]: the loss, and in `cache`
+/// everything latent_block_gradient needs (code, dL/dx_hat, dL/dpre, AuxK terms, the bias
+/// gradients, the latent index). `sparsity_coefficient` is lambda at this step (after any
+/// warm-up); `dead` marks dead latents for AuxK (nullptr or empty: no AuxK); dL/d(the
+/// activation's parameter) is added to `d_parameter` (sized like the parameter). The model
+/// is non-const because training-time selection may update activation statistics
+/// (BatchTopK's threshold).
+template <class Scalar, template <class> class Act>
+LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<detail::non_deduced_t<Scalar>>& x,
+                               const LossConfig& loss, double sparsity_coefficient,
+                               const Eigen::Array<bool, Eigen::Dynamic, 1>* dead, ForwardCache<Scalar>& cache,
+                               RowVector<Scalar>& d_parameter) {
+    using Activation = typename Autoencoder<Scalar, Act>::Activation;
+    detail::check_training_batch<Scalar>(x, model.d_in(), "loss_and_gradients");
+    const Index rows = x.rows(), d_in = model.d_in(), d_sae = model.d_sae();
+    const Matrix<Scalar>& W_dec = model.W_dec();
+    detail::StreamScratch<Scalar>& scratch = cache.scratch;
+    const Index blocks = (rows + detail::stream_block_rows - 1) / detail::stream_block_rows;
+    detail::resize_scratch(scratch, blocks, detail::available_threads());
+
+    // AuxK: which latents are dead, and how many of them each row may use.
+    scratch.dead_latents.clear();
+    if (loss.aux_coefficient > 0.0 && dead != nullptr && dead->size() == d_sae) {
+        for (Index j = 0; j < d_sae; ++j) {
+            if ((*dead)(j)) scratch.dead_latents.push_back(j);
+        }
+    }
+    const Index preferred_aux_k = loss.aux_k > 0 ? loss.aux_k : std::max<Index>(1, d_in / 2);
+    const Index aux_k = std::min<Index>(preferred_aux_k, static_cast<Index>(scratch.dead_latents.size()));
+    const bool with_aux = aux_k > 0;
+
+    cache.centered.resize(rows, d_in);
+    cache.x_hat.resize(rows, d_in);
+    cache.d_x_hat.resize(rows, d_in);
+    if (with_aux) cache.d_aux.resize(rows, d_in);
+    detail::encode_stream(model, x, aux_k, cache);
+    if constexpr (!detail::streams_rows<Activation>::value) model.activation().select_training(cache.pre, cache.code);
+    if (!with_aux) cache.aux_code.resize(rows, d_sae);
+    cache.grad_code = cache.code;
+    cache.aux_d_pre = cache.aux_code;
+
+    const double denominator = detail::reconstruction_denominator(loss.normalization, rows, d_in);
+    const Scalar scale = static_cast<Scalar>(2.0 / denominator);
+    const Scalar aux_scale = static_cast<Scalar>(2.0 * loss.aux_coefficient / denominator);
+    detail::decode_stream(model, x, scale, with_aux, aux_scale, cache);
+
+    LossBreakdown result;
+    double squared_error = 0.0, aux_squared_error = 0.0;
+    for (Index b = 0; b < blocks; ++b) {
+        squared_error += scratch.squared_error[static_cast<std::size_t>(b)];
+        aux_squared_error += scratch.aux_squared_error[static_cast<std::size_t>(b)];
+    }
+    if (rows > 0) {
+        result.reconstruction = squared_error / denominator;
+        result.auxiliary = with_aux ? loss.aux_coefficient * aux_squared_error / denominator : 0.0;
+        result.mean_l0 = static_cast<double>(cache.code.nonZeros()) / static_cast<double>(rows);
+    }
+
+    // Sparsity term and the activation's backward (dL/df -> dL/dpre).
+    if constexpr (detail::reads_decoder_norms<Activation>::value) {
+        cache.decoder_norms = model.decoder_row_norms();
+        cache.d_decoder_norms.setZero(d_sae);
+    } else {
+        cache.decoder_norms.resize(0);
+        cache.d_decoder_norms.resize(0);
+    }
+    result.sparsity = rows == 0 ? 0.0
+                                : model.activation().sparsity_loss(cache.pre, cache.code, cache.decoder_norms,
+                                                                   sparsity_coefficient);
+    const auto grad_at = [&cache, &W_dec](Index r, Index c) { return cache.d_x_hat.row(r).dot(W_dec.row(c)); };
+    model.activation().backward(cache.pre, cache.code, cache.grad_code, grad_at, sparsity_coefficient,
+                                cache.decoder_norms, cache.d_pre, cache.d_decoder_norms, d_parameter);
+
+    cache.code_by_latent.build(cache.code);
+    cache.d_pre_by_latent.build(cache.d_pre);
+    cache.aux_by_latent.build(cache.aux_code);
+
+    // Bias gradients: dL/db_enc sums dL/dpre over rows; b_dec enters through x_hat and
+    // through centered = x - b_dec, so dL/db_dec = sum_rows dL/dx_hat - W_enc dL/db_enc.
+    cache.d_b_enc.setZero(d_sae);
+    for (const SparseCode<Scalar>* part : {&cache.d_pre, &cache.aux_d_pre}) {
+        const Scalar* values = part->valuePtr();
+        const int* inner = part->innerIndexPtr();
+        for (Index e = 0; e < part->nonZeros(); ++e) cache.d_b_enc(inner[e]) += values[e];
+    }
+    cache.d_b_dec.setZero(d_in);
+    if (model.config().decoder_bias) {
+        for (Index b = 0; b < blocks; ++b) cache.d_b_dec += scratch.d_x_hat_sums.row(b);
+        RowVector<Scalar> through_encoder;
+        detail::encoder_times(model.W_enc(), cache.d_b_enc, through_encoder);
+        cache.d_b_dec -= through_encoder;
+    }
+    return result;
+}
+
+/// The gradient of the latents of block b, [first, first + count) with first =
+/// b * latent_block_size, from a cache filled by forward_backward: row i of g_dec
+/// [count, d_in] = dL/dW_dec row first + i (decoder-row space, plus that row of `coupling`
+/// when not null), row i of g_enc [count, d_in] = dL/dW_enc column first + i (dL/db_enc is
+/// cache.d_b_enc). g_dec and g_enc are row-major with d_in columns.
+template <class Scalar, template <class> class Act>
+void latent_block_gradient(const Autoencoder<Scalar, Act>& model, const ForwardCache<Scalar>& cache, Index block,
+                           const Matrix<detail::non_deduced_t<Scalar>>* coupling, detail::non_deduced_t<Scalar>* g_dec,
+                           detail::non_deduced_t<Scalar>* g_enc) {
+    const Index d_in = model.d_in();
+    const Index first = block * detail::latent_block_size;
+    const Index count = std::min(detail::latent_block_size, model.d_sae() - first);
+    Eigen::Map<Matrix<Scalar>> decoder(g_dec, count, d_in), encoder(g_enc, count, d_in);
+    decoder.setZero();
+    encoder.setZero();
+    const std::size_t b = static_cast<std::size_t>(block);
+    const LatentBlockIndex& code = cache.code_by_latent;
+    const Scalar* f = cache.code.valuePtr();
+    for (int e = code.start[b]; e < code.start[b + 1]; ++e) {
+        const std::size_t i = static_cast<std::size_t>(e);
+        decoder.row(code.latent[i] - first) += f[code.position[i]] * cache.d_x_hat.row(code.row[i]);
+    }
+    const LatentBlockIndex& d_pre = cache.d_pre_by_latent;
+    const Scalar* dp = cache.d_pre.valuePtr();
+    for (int e = d_pre.start[b]; e < d_pre.start[b + 1]; ++e) {
+        const std::size_t i = static_cast<std::size_t>(e);
+        encoder.row(d_pre.latent[i] - first) += dp[d_pre.position[i]] * cache.centered.row(d_pre.row[i]);
+    }
+    if (cache.aux_code.nonZeros() > 0) {
+        const LatentBlockIndex& aux = cache.aux_by_latent;
+        const Scalar* a = cache.aux_code.valuePtr();
+        const Scalar* da = cache.aux_d_pre.valuePtr();
+        for (int e = aux.start[b]; e < aux.start[b + 1]; ++e) {
+            const std::size_t i = static_cast<std::size_t>(e);
+            decoder.row(aux.latent[i] - first) += a[aux.position[i]] * cache.d_aux.row(aux.row[i]);
+            encoder.row(aux.latent[i] - first) += da[aux.position[i]] * cache.centered.row(aux.row[i]);
+        }
+    }
+    for (Index i = 0; i < count; ++i) {
+        const Index j = first + i;
+        if (cache.d_decoder_norms.size() > 0 && cache.d_decoder_norms(j) != Scalar(0) && cache.decoder_norms(j) > Scalar(0)) {
+            decoder.row(i) += (cache.d_decoder_norms(j) / cache.decoder_norms(j)) * model.W_dec().row(j);
+        }
+        if (coupling != nullptr) decoder.row(i) += coupling->row(j);
+    }
+}
+
+/// Map latent j's decoder-row gradient g_dec onto the trainable parameters:
+///  - tied: W_dec,j = w_j / ||w_j|| with w_j = W_enc[:, j], so
+///    g_enc += (g_dec - (g_dec . u_j) u_j) / ||w_j||, and g_dec is cleared;
+///  - untied with unit-norm rows: remove from g_dec its component along the row, so
+///    the step moves along the sphere (renormalise after the update).
+template <class Scalar, template <class> class Act>
+void project_latent_gradient(const Autoencoder<Scalar, Act>& model, Index j, Scalar* g_dec, Scalar* g_enc) {
+    const Index d_in = model.d_in();
+    Eigen::Map<RowVector<Scalar>> decoder(g_dec, d_in), encoder(g_enc, d_in);
+    const auto row = model.W_dec().row(j);
+    const Scalar along = decoder.dot(row);
+    if (model.config().tied) {
+        const Scalar inverse_norm = Scalar(1) / std::max(model.encoder_column_norms()(j), Scalar(1e-12));
+        encoder += inverse_norm * (decoder - along * row);
+        decoder.setZero();
+    } else if (model.config().unit_norm_decoder) {
+        decoder -= (along / std::max(row.squaredNorm(), Scalar(1e-24))) * row;
+    }
+}
+
 /// Evaluate the loss of `model` on batch `x` [batch, d_in] and write every gradient
-/// into `grads` (overwritten). `sparsity_coefficient` is lambda at this step (after
-/// any warm-up); `dead` marks dead latents for AuxK (nullptr or empty: no AuxK).
-/// The model is non-const because training-time selection may update activation
-/// statistics (BatchTopK's threshold).
+/// into `grads` (overwritten): forward_backward, then every latent's gradient collected
+/// into dense matrices (see forward_backward for the arguments).
 template <class Scalar, template <class> class Act>
 LossBreakdown loss_and_gradients(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<detail::non_deduced_t<Scalar>>& x,
                                  const LossConfig& loss, double sparsity_coefficient,
                                  const Eigen::Array<bool, Eigen::Dynamic, 1>* dead, ForwardCache<Scalar>& cache,
                                  Gradients<Scalar>& grads) {
-    detail::check_batch(x, model.d_in(), "loss_and_gradients");
-    const Index rows = x.rows();
-    const Matrix<Scalar>& W_enc = model.W_enc();
-    const Matrix<Scalar>& W_dec = model.W_dec();
     grads.reset_for(model);
-    LossBreakdown result;
-    if (rows == 0) return result;
-
-    // Forward.
-    cache.centered = x.rowwise() - model.b_dec();
-    cache.pre.resize(rows, model.d_sae());
-    cache.pre.noalias() = cache.centered * W_enc;
-    cache.pre.rowwise() += model.b_enc();
-    model.activation().select_training(cache.pre, cache.code);
-    cache.x_hat.resize(rows, model.d_in());
-    cache.x_hat.noalias() = cache.code * W_dec;
-    cache.x_hat.rowwise() += model.b_dec();
-
-    const double denominator = detail::reconstruction_denominator(loss.normalization, rows, model.d_in());
-    const Scalar scale = static_cast<Scalar>(2.0 / denominator);
-    cache.d_x_hat = (cache.x_hat - x) * scale;
-    result.reconstruction = static_cast<double>((cache.x_hat - x).squaredNorm()) / denominator;
-    result.mean_l0 = static_cast<double>(cache.code.nonZeros()) / static_cast<double>(rows);
-
-    const RowVector<Scalar> decoder_norms = model.decoder_row_norms();
-    result.sparsity = model.activation().sparsity_loss(cache.pre, cache.code, decoder_norms, sparsity_coefficient);
-
-    // Decoder backward: only the active latents of each row are touched.
-    grads.W_dec.noalias() = cache.code.transpose() * cache.d_x_hat;
-    if (model.config().decoder_bias) grads.b_dec = cache.d_x_hat.colwise().sum();
-    detail::sampled_row_dots(cache.d_x_hat, W_dec, cache.code, cache.grad_code);
-
-    RowVector<Scalar> d_decoder_norms = RowVector<Scalar>::Zero(model.d_sae());
-    const auto grad_at = [&cache, &W_dec](Index r, Index c) { return cache.d_x_hat.row(r).dot(W_dec.row(c)); };
-    model.activation().backward(cache.pre, cache.code, cache.grad_code, grad_at, sparsity_coefficient,
-                                decoder_norms, cache.d_pre, d_decoder_norms, grads.parameter);
-    for (Index j = 0; j < model.d_sae(); ++j) {
-        if (d_decoder_norms(j) != Scalar(0) && decoder_norms(j) > Scalar(0)) {
-            grads.W_dec.row(j) += (d_decoder_norms(j) / decoder_norms(j)) * W_dec.row(j);
-        }
-    }
-
-    // AuxK: dead latents reconstruct the (constant) residual.
-    if (loss.aux_coefficient > 0.0 && dead != nullptr && dead->size() == model.d_sae() && dead->any()) {
-        std::vector<Index> dead_latents;
-        for (Index j = 0; j < dead->size(); ++j) {
-            if ((*dead)(j)) dead_latents.push_back(j);
-        }
-        const Index preferred = loss.aux_k > 0 ? loss.aux_k : std::max<Index>(1, model.d_in() / 2);
-        const Index aux_k = std::min<Index>(preferred, static_cast<Index>(dead_latents.size()));
-        detail::select_dead_top_k(cache.pre, dead_latents, aux_k, cache.aux_code);
-        const Matrix<Scalar> residual = x - cache.x_hat;
-        Matrix<Scalar> aux_error(rows, model.d_in());
-        aux_error.noalias() = cache.aux_code * W_dec;
-        aux_error -= residual;  // e_hat - e
-        result.auxiliary = loss.aux_coefficient * static_cast<double>(aux_error.squaredNorm()) / denominator;
-        const Matrix<Scalar> d_aux = aux_error * static_cast<Scalar>(2.0 * loss.aux_coefficient / denominator);
-        grads.W_dec.noalias() += cache.aux_code.transpose() * d_aux;
-        SparseCode<Scalar> aux_grad;
-        detail::sampled_row_dots(d_aux, W_dec, cache.aux_code, aux_grad);
-        cache.d_pre += aux_grad;
-    }
-
-    // Encoder backward.
-    // Computed as (d_pre^T centered)^T: Eigen's sparse^T * dense product walks only the
-    // stored entries, while dense^T * sparse falls back to a much slower path.
-    cache.d_W_enc_transposed.noalias() = cache.d_pre.transpose() * cache.centered;
-    grads.W_enc = cache.d_W_enc_transposed.transpose();
-    grads.b_enc = RowVector<Scalar>::Ones(rows) * cache.d_pre;
-    if (model.config().decoder_bias) grads.b_dec.noalias() -= grads.b_enc * W_enc.transpose();
+    const LossBreakdown result = forward_backward(model, x, loss, sparsity_coefficient, dead, cache, grads.parameter);
+    const Index d_sae = model.d_sae(), d_in = model.d_in();
+    Matrix<Scalar> encoder_columns(d_sae, d_in);
+    detail::parallel_for((d_sae + detail::latent_block_size - 1) / detail::latent_block_size, [&](Index b, int) {
+        const Index first = b * detail::latent_block_size;
+        latent_block_gradient(model, cache, b, nullptr, grads.W_dec.row(first).data(), encoder_columns.row(first).data());
+    });
+    grads.W_enc = encoder_columns.transpose();
+    grads.b_enc = cache.d_b_enc;
+    grads.b_dec = cache.d_b_dec;
     return result;
 }
 
-/// Map the decoder-row gradient onto the trainable parameters:
-///  - tied: W_dec,j = w_j / ||w_j|| with w_j = W_enc[:, j], so
-///    dL/dw_j += (g_j - (g_j . u_j) u_j) / ||w_j||, and grads.W_dec is cleared;
-///  - untied with unit-norm rows: remove from g_j its component along the row, so
-///    the step moves along the sphere (renormalise after the update).
+/// project_latent_gradient for every latent of dense gradients (grads.W_dec in
+/// decoder-row space on entry; see the file comment).
 template <class Scalar, template <class> class Act>
 void project_decoder_gradient(const Autoencoder<Scalar, Act>& model, Gradients<Scalar>& grads) {
-    const Matrix<Scalar>& W_dec = model.W_dec();
-    const Eigen::Matrix<Scalar, Eigen::Dynamic, 1> along = (grads.W_dec.array() * W_dec.array()).rowwise().sum();
-    if (model.config().tied) {
-        const Matrix<Scalar> tangent = grads.W_dec - along.asDiagonal() * W_dec;
-        const RowVector<Scalar> inverse_norms = model.encoder_column_norms().array().max(Scalar(1e-12)).inverse();
-        grads.W_enc += tangent.transpose() * inverse_norms.asDiagonal();
-        grads.W_dec.setZero();
-    } else if (model.config().unit_norm_decoder) {
-        const Eigen::Matrix<Scalar, Eigen::Dynamic, 1> squared = W_dec.rowwise().squaredNorm();
-        grads.W_dec -= (along.array() / squared.array().max(Scalar(1e-24))).matrix().asDiagonal() * W_dec;
+    RowVector<Scalar> encoder(model.d_in());
+    for (Index j = 0; j < model.d_sae(); ++j) {
+        encoder = grads.W_enc.col(j).transpose();
+        project_latent_gradient(model, j, grads.W_dec.row(j).data(), encoder.data());
+        grads.W_enc.col(j) = encoder.transpose();
     }
 }
 

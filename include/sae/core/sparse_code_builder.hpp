@@ -7,9 +7,14 @@
 ///           entries appended for r (possibly none).
 /// Why: activation functions know each row's active set at once; pushing whole rows
 /// avoids Eigen's generic insertion (and its per-element binary searches).
+///
+/// `join_code_blocks` assembles one code from builders that each hold a consecutive block
+/// of rows (built on different threads), in block order.
 
 #include "types.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace sae {
@@ -46,6 +51,12 @@ public:
         code = view;
     }
 
+    Index rows() const { return rows_; }
+    Index nonzeros() const { return static_cast<Index>(inner_.size()); }
+    const std::vector<int>& outer() const { return outer_; }
+    const std::vector<int>& inner() const { return inner_; }
+    const std::vector<Scalar>& values() const { return values_; }
+
 private:
     Index rows_ = 0;
     Index cols_ = 0;
@@ -53,5 +64,33 @@ private:
     std::vector<int> inner_;
     std::vector<Scalar> values_;
 };
+
+/// `code` = the rows of blocks[0], then blocks[1], ... (each started with `cols` columns
+/// and finished row by row), compressed. The code's storage is reused when large enough.
+template <class Scalar>
+void join_code_blocks(const std::vector<SparseCodeBuilder<Scalar>>& blocks, Index cols, SparseCode<Scalar>& code) {
+    Index rows = 0, nonzeros = 0;
+    for (const SparseCodeBuilder<Scalar>& block : blocks) {
+        rows += block.rows();
+        nonzeros += block.nonzeros();
+    }
+    code.resize(rows, cols);  // compressed and empty; keeps the value storage for reuse
+    code.resizeNonZeros(nonzeros);
+    int* outer = code.outerIndexPtr();
+    int* inner = code.innerIndexPtr();
+    Scalar* values = code.valuePtr();
+    Index row = 0, offset = 0;
+    outer[0] = 0;
+    for (const SparseCodeBuilder<Scalar>& block : blocks) {
+        for (Index r = 0; r < block.rows(); ++r) outer[row + r + 1] = static_cast<int>(offset) + block.outer()[static_cast<std::size_t>(r + 1)];
+        const std::size_t count = static_cast<std::size_t>(block.nonzeros());
+        if (count > 0) {
+            std::memcpy(inner + offset, block.inner().data(), count * sizeof(int));
+            std::memcpy(values + offset, block.values().data(), count * sizeof(Scalar));
+        }
+        row += block.rows();
+        offset += block.nonzeros();
+    }
+}
 
 }  // namespace sae

@@ -20,23 +20,38 @@
 ///     batch and t the target rate (default k / d_sae), if
 ///     mean_j (|r_j - t| / t)^3 > threshold, the SAE gets fresh weights and a fresh
 ///     Adam, and step 2 is repeated;
-///  4. (caller may add terms to the gradients here)
+///  4. (caller may add a term to the decoder-row gradient here: coupling_gradient())
 ///  5. decoder projection, clipping, Adam with the scheduled rate, decoder
 ///     renormalisation, dead-latent counters.
+///
+/// Step 5 is fused per block of latents (loss.hpp, latent_block_gradient): a block's gradient
+/// is formed, projected, clipped and applied by Adam, and its decoder rows renormalised,
+/// while it is in cache; no gradient of size [d_in, d_sae] is ever stored, so training
+/// needs little more memory than the parameters, Adam's moments and the batch. With
+/// gradient clipping the global norm must be known first: the (cheap, sparse) gradient
+/// is then formed twice, once for the norm and once for the update.
+///
+/// Adam updates every row, touched by the batch or not: a row without gradient still
+/// moves (its moments decay and m / sqrt(v) stays non-zero), and skipping it would not be
+/// Adam (torch's SparseAdam is a different optimiser). At the benchmark shapes nearly every
+/// latent fires in a batch anyway.
 
 #include "adam.hpp"
 #include "autoencoder.hpp"
 #include "geometric_median.hpp"
 #include "loss.hpp"
 #include "metrics.hpp"
+#include "parallel.hpp"
 #include "schedule.hpp"
 #include "state_dict.hpp"
 #include "step_report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sae {
@@ -131,9 +146,9 @@ public:
         return report(loss);
     }
 
-    /// Steps 1-3 of the file comment; leaves the gradients in `gradients()`.
+    /// Steps 1-3 of the file comment; leaves in cache() what apply_gradients needs.
     LossBreakdown compute_gradients(const ConstMatrixRef<Scalar>& batch) {
-        detail::check_batch(batch, model_.d_in(), "TrainableSae::train_step");
+        detail::check_training_batch<Scalar>(batch, model_.d_in(), "TrainableSae::train_step");
         if (!initialised_) initialise_from(batch);
         reinitialized_ = false;
         const ConstMatrixRef<Scalar> x = scaled(batch);
@@ -149,21 +164,39 @@ public:
         return loss;
     }
 
-    /// Step 5 of the file comment.
+    /// Step 5 of the file comment. Throws numeric_error, before anything changes, when
+    /// the loss of the step is not finite or (with clipping) the gradient is not; a
+    /// gradient that overflows only while being applied (a finite loss whose gradient
+    /// does not fit the Scalar) also throws numeric_error, with the SAE partly updated.
     void apply_gradients() {
-        project_decoder_gradient(model_, grads_);
-        std::vector<ParameterView<Scalar>> views = parameter_views();
-        grad_norm_ = clip_gradient_norm(views, training_.max_grad_norm);
-        learning_rate_ = training_.learning_rate.at(step_);
-        adam_.step(views, learning_rate_);
-        if (model_.config().tied) {
-            model_.refresh_tied_decoder();
-        } else if (model_.config().unit_norm_decoder) {
-            model_.normalize_decoder_rows();
+        if (!std::isfinite(last_loss_.total())) {
+            throw numeric_error("TrainableSae: the loss of step " + std::to_string(step_ + 1) + " is not finite (" +
+                                std::to_string(last_loss_.total()) + "); no update was made");
         }
+        const Matrix<Scalar>* coupling = coupling_active_ ? &coupling_ : nullptr;
+        coupling_active_ = false;
+        Scalar scale(1);
+        if (training_.max_grad_norm > 0.0) {
+            grad_norm_ = fused_update(coupling, nullptr, scale);
+            if (grad_norm_ > training_.max_grad_norm) scale = static_cast<Scalar>(training_.max_grad_norm / grad_norm_);
+        }
+        learning_rate_ = training_.learning_rate.at(step_);
+        const std::vector<typename Adam<Scalar>::ParameterStep> steps = adam_.begin_step(parameter_shapes(), learning_rate_);
+        const double norm = fused_update(coupling, &steps, scale);
+        if (!(training_.max_grad_norm > 0.0)) grad_norm_ = norm;
+        if (model_.config().tied) model_.refresh_tied_decoder();
         firing_.update(cache_.code);
         ++step_;
         samples_ += static_cast<std::size_t>(samples_in_step_);
+    }
+
+    /// A further term of dL/dW_dec [d_sae, d_in] (decoder-row space, before the
+    /// projection) that the next apply_gradients adds: zeroed by this call, to be filled
+    /// by the caller between compute_gradients and apply_gradients (the MFR penalty).
+    Matrix<Scalar>& coupling_gradient() {
+        coupling_.setZero(model_.d_sae(), model_.d_in());
+        coupling_active_ = true;
+        return coupling_;
     }
 
     /// The named metrics of the last step.
@@ -191,7 +224,6 @@ public:
     std::size_t samples() const { return samples_; }
     const Model& model() const { return model_; }
     Model& model() { return model_; }
-    Gradients<Scalar>& gradients() { return grads_; }
     const ForwardCache<Scalar>& cache() const { return cache_; }
     const FiringTracker& firing() const { return firing_; }
     const TrainingConfig& training_config() const { return training_; }
@@ -357,10 +389,12 @@ private:
     LossBreakdown evaluate(const ConstMatrixRef<Scalar>& x) {
         const Eigen::Array<bool, Eigen::Dynamic, 1> dead = firing_.dead_mask();
         const double lambda = training_.sparsity.at(step_);
-        LossBreakdown loss = loss_and_gradients(model_, x, training_.loss, lambda, &dead, cache_, grads_);
+        parameter_gradient_.setZero(model_.activation().parameter().size());
+        last_loss_ = forward_backward(model_, x, training_.loss, lambda, &dead, cache_, parameter_gradient_);
         last_batch_elements_ = static_cast<double>(x.size());
-        last_squared_error_ = static_cast<double>((cache_.x_hat - x).squaredNorm());
-        return loss;
+        last_squared_error_ = last_loss_.reconstruction *
+                              detail::reconstruction_denominator(training_.loss.normalization, x.rows(), x.cols());
+        return last_loss_;
     }
 
     /// Fresh weights (a new seed derived from the restart count) and a fresh Adam.
@@ -374,17 +408,117 @@ private:
 
     double last_mse() const { return last_batch_elements_ > 0 ? last_squared_error_ / last_batch_elements_ : 0.0; }
 
-    std::vector<ParameterView<Scalar>> parameter_views() {
-        std::vector<ParameterView<Scalar>> views;
-        views.push_back(make_parameter_view("W_enc", model_.mutable_W_enc(), grads_.W_enc));
-        views.push_back(make_parameter_view("b_enc", model_.mutable_b_enc(), grads_.b_enc));
-        if (!model_.config().tied) views.push_back(make_parameter_view("W_dec", model_.mutable_W_dec(), grads_.W_dec));
-        if (model_.config().decoder_bias) views.push_back(make_parameter_view("b_dec", model_.mutable_b_dec(), grads_.b_dec));
+    /// The trainable tensors in Adam's order: the latent-indexed ones first (updated by
+    /// fused_update's blocks), then the small ones.
+    std::vector<std::pair<std::string, Index>> parameter_shapes() const {
+        std::vector<std::pair<std::string, Index>> shapes{{"W_enc", model_.d_in() * model_.d_sae()}, {"b_enc", model_.d_sae()}};
+        if (!model_.config().tied) shapes.emplace_back("W_dec", model_.d_sae() * model_.d_in());
+        if (model_.config().decoder_bias) shapes.emplace_back("b_dec", model_.d_in());
         if constexpr (Model::Activation::trains_parameter) {
-            views.push_back(make_parameter_view(model_.activation().parameter_name(), model_.activation().parameter(),
-                                                grads_.parameter));
+            shapes.emplace_back(model_.activation().parameter_name(), model_.activation().parameter().size());
         }
-        return views;
+        return shapes;
+    }
+
+    /// Per-thread buffers of fused_update.
+    struct UpdateScratch {
+        Matrix<Scalar> decoder;       ///< [latent_block_size, d_in]: dL/dW_dec rows
+        Matrix<Scalar> encoder;       ///< [latent_block_size, d_in]: dL/dW_enc columns, as rows
+        Matrix<Scalar> encoder_rows;  ///< [d_in, latent_block_size]: the same, transposed
+        RowVector<Scalar> bias;       ///< [latent_block_size]: dL/db_enc
+    };
+
+    /// Forms every latent's projected gradient, times `scale`, block by block; with
+    /// `steps` (from adam_.begin_step(parameter_shapes())) also applies it and
+    /// renormalises the decoder rows. Returns the global gradient norm (before `scale`).
+    /// Without `steps` a non-finite gradient throws at once (nothing has changed); with
+    /// them, after every finite block has been applied.
+    double fused_update(const Matrix<Scalar>* coupling, const std::vector<typename Adam<Scalar>::ParameterStep>* steps,
+                        Scalar scale) {
+        const Index d_in = model_.d_in(), d_sae = model_.d_sae();
+        const bool tied = model_.config().tied;
+        constexpr Index block_latents = detail::latent_block_size;
+        const Index blocks = (d_sae + block_latents - 1) / block_latents;
+        const int threads = detail::available_threads();
+        if (update_scratch_.size() < static_cast<std::size_t>(threads)) update_scratch_.resize(static_cast<std::size_t>(threads));
+        block_squares_.assign(static_cast<std::size_t>(blocks), 0.0);
+        block_fault_.assign(static_cast<std::size_t>(blocks), 0);
+        Matrix<Scalar>& W_enc = model_.mutable_W_enc();
+        RowVector<Scalar>& b_enc = model_.mutable_b_enc();
+        Matrix<Scalar>* W_dec = tied ? nullptr : &model_.mutable_W_dec();
+        const bool normalize = !tied && model_.config().unit_norm_decoder;
+
+        detail::parallel_for(blocks, [&](Index block, int slot) {
+            const Index first = block * block_latents;
+            const Index count = std::min(block_latents, d_sae - first);
+            UpdateScratch& buffers = update_scratch_[static_cast<std::size_t>(slot)];
+            buffers.decoder.resize(block_latents, d_in);
+            buffers.encoder.resize(block_latents, d_in);
+            latent_block_gradient(model_, cache_, block, coupling, buffers.decoder.data(), buffers.encoder.data());
+            for (Index i = 0; i < count; ++i) {
+                project_latent_gradient(model_, first + i, buffers.decoder.row(i).data(), buffers.encoder.row(i).data());
+            }
+            auto decoder = buffers.decoder.topRows(count);
+            auto encoder = buffers.encoder.topRows(count);
+            const auto bias = cache_.d_b_enc.segment(first, count);
+            // Sums of squares in double: a float sum over millions of entries loses digits.
+            const double parts[] = {encoder.template cast<double>().squaredNorm(), bias.template cast<double>().squaredNorm(),
+                                    tied ? 0.0 : decoder.template cast<double>().squaredNorm()};
+            block_squares_[static_cast<std::size_t>(block)] = parts[0] + parts[1] + parts[2];
+            for (int part = 2; part >= 0; --part) {
+                if (!std::isfinite(parts[part])) block_fault_[static_cast<std::size_t>(block)] = static_cast<char>(part + 1);
+            }
+            if (block_fault_[static_cast<std::size_t>(block)] != 0) return;
+            if (steps == nullptr) return;
+            if (scale != Scalar(1)) {
+                decoder *= scale;
+                encoder *= scale;
+            }
+            buffers.bias = scale * bias;
+            (*steps)[1].apply(first, b_enc.data() + first, buffers.bias.data(), count);
+            if (W_dec != nullptr) {
+                (*steps)[2].apply(first * d_in, W_dec->row(first).data(), decoder.data(), count * d_in);
+                if (normalize) {
+                    for (Index j = first; j < first + count; ++j) W_dec->row(j).normalize();
+                }
+            }
+            buffers.encoder_rows.resize(d_in, block_latents);
+            buffers.encoder_rows.leftCols(count) = encoder.transpose();
+            for (Index i = 0; i < d_in; ++i) {
+                (*steps)[0].apply(i * d_sae + first, W_enc.row(i).data() + first, buffers.encoder_rows.row(i).data(), count);
+            }
+        });
+
+        // The small tensors, after every block (b_dec's gradient used the old W_enc).
+        double squares = static_cast<double>(cache_.d_b_dec.squaredNorm()) + static_cast<double>(parameter_gradient_.squaredNorm());
+        for (double block_squares : block_squares_) squares += block_squares;
+        const double norm = std::sqrt(squares);
+        if (!std::isfinite(norm)) {
+            static const char* const names[] = {"W_enc", "b_enc", "W_dec"};
+            std::string name;
+            for (Index block = blocks - 1; block >= 0; --block) {
+                const char fault = block_fault_[static_cast<std::size_t>(block)];
+                if (fault != 0) name = names[fault - 1];
+            }
+            if (name.empty() && !cache_.d_b_dec.allFinite()) name = "b_dec";
+            if (name.empty() && !parameter_gradient_.allFinite()) name = model_.activation().parameter_name();
+            const std::string what = name.empty() ? "the global gradient norm overflows" : "gradient of '" + name + "' contains NaN or Inf";
+            throw numeric_error("TrainableSae: " + what + " at step " + std::to_string(step_ + 1) +
+                                (steps == nullptr ? "; no update was made" : "; the latents with finite gradients were updated"));
+        }
+        if (steps != nullptr) {
+            std::size_t next = tied ? 2 : 3;
+            if (model_.config().decoder_bias) {
+                const RowVector<Scalar> gradient = scale * cache_.d_b_dec;
+                (*steps)[next++].apply(0, model_.mutable_b_dec().data(), gradient.data(), d_in);
+            }
+            if constexpr (Model::Activation::trains_parameter) {
+                const RowVector<Scalar> gradient = scale * parameter_gradient_;
+                RowVector<Scalar>& parameter = model_.activation().parameter();
+                (*steps)[next].apply(0, parameter.data(), gradient.data(), parameter.size());
+            }
+        }
+        return norm;
     }
 
     TrainingConfig training_;
@@ -393,7 +527,13 @@ private:
     Adam<Scalar> adam_;
     FiringTracker firing_;
     ForwardCache<Scalar> cache_;
-    Gradients<Scalar> grads_;
+    RowVector<Scalar> parameter_gradient_;  ///< dL/d(activation parameter), if it trains one
+    LossBreakdown last_loss_;
+    Matrix<Scalar> coupling_;               ///< see coupling_gradient()
+    bool coupling_active_ = false;
+    std::vector<UpdateScratch> update_scratch_;
+    std::vector<double> block_squares_;
+    std::vector<char> block_fault_;  ///< per latent block: 0, or 1 + the index of the first non-finite part
     Matrix<Scalar> scaled_batch_;
     RowVector<Scalar> median_;
     Scalar input_scale_ = Scalar(1);

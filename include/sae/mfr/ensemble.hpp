@@ -87,7 +87,7 @@ public:
     /// until the penalty, so with OpenMP enabled they compute their gradients (and
     /// apply their updates) in parallel; the result does not depend on the threads.
     StepReport train_step(const ConstMatrixRef<Scalar>& batch) {
-        detail::check_batch(batch, members_.front().model().d_in(), "MfrEnsemble::train_step");
+        detail::check_training_batch<Scalar>(batch, members_.front().model().d_in(), "MfrEnsemble::train_step");
         std::vector<LossBreakdown> losses(members_.size());
         for_each_member([&](std::size_t i) { losses[i] = members_[i].compute_gradients(batch); });
         bool any_restart = false;
@@ -176,7 +176,7 @@ private:
         std::vector<Matrix<Scalar>*> gradients;
         for (Member& member : members_) {
             decoders.push_back(&member.model().W_dec());
-            gradients.push_back(&member.gradients().W_dec);
+            gradients.push_back(&member.coupling_gradient());
         }
         return penalty_term_.evaluate(decoders, refresh, weight, gradients);
     }

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,8 +50,15 @@ namespace detail {
 /// function and which matrix, so the message points at the caller's argument.
 template <class Derived>
 void assignment_require_finite(const Eigen::MatrixBase<Derived>& m, const std::string& context) {
-    if (m.allFinite()) {
-        return;
+    using Scalar = typename Derived::Scalar;
+    if constexpr (!std::is_floating_point_v<Scalar>) {
+        return;  // integers are always finite
+    } else {
+        // x * 0 sums to 0 exactly when every x is finite; a reduction that vectorises
+        // (Eigen's allFinite does not), so the check costs little next to the solve.
+        bool finite = true;
+        for (Index r = 0; r < m.rows() && finite; ++r) finite = (m.row(r).array() * Scalar(0)).sum() == Scalar(0);
+        if (finite) return;
     }
     for (Index r = 0; r < m.rows(); ++r) {
         for (Index c = 0; c < m.cols(); ++c) {
@@ -100,7 +108,11 @@ public:
 
     /// Column paired with each row (every row is paired, since rows <= cols).
     const IndexVector& solve() {
-        pair_rows_with_their_cheapest_cols();
+        if (n_rows_ == n_cols_) {
+            reduce_square();
+        } else {
+            pair_rows_with_their_cheapest_cols();
+        }
         for (Index row = 0; row < n_rows_; ++row) {
             if (col_for_row_(row) < 0) {
                 double path_length = 0.0;
@@ -137,6 +149,175 @@ private:
                 col_for_row_(row) = cheapest;
             }
         }
+    }
+
+    /// Warm start of a square matrix, Jonker & Volgenant's initialisation (1987): column
+    /// reduction (v = column minima, each column's cheapest row takes it if still free),
+    /// reduction transfer (a row that took a single column lowers that column's v to
+    /// its second-cheapest reduced cost), then two rounds of augmenting row reduction
+    /// (each free row takes its cheapest column, lowering v so that the column's reduced
+    /// cost for it equals its second cheapest, and evicts the column's previous row, which
+    /// tries again). Every paired row's column stays a cheapest one for it, so with
+    /// u = that reduced cost (the row minimum for rows left free) every reduced cost is
+    /// >= 0 and the matched ones are 0, which is what the shortest-path phase needs.
+    /// (A rectangular optimum needs v = 0 on the columns left free, which this does not
+    /// keep; rows < cols use pair_rows_with_their_cheapest_cols.)
+    void reduce_square() {
+        const Index n = n_rows_;
+        Eigen::VectorXd& v = col_potential_;
+        v.setConstant(infinity);
+        for (Index row = 0; row < n; ++row) {
+            const Scalar* cost_row = row_data(row);
+            for (Index col = 0; col < n; ++col) {
+                const double value = sign_ * static_cast<double>(cost_row[col]);
+                const bool lower = value < v(col);
+                v(col) = lower ? value : v(col);
+                row_for_col_(col) = lower ? row : row_for_col_(col);
+            }
+        }
+        std::vector<char> single(static_cast<std::size_t>(n), 1);
+        for (Index col = n - 1; col >= 0; --col) {
+            const Index row = row_for_col_(col);
+            if (col_for_row_(row) < 0) {
+                col_for_row_(row) = col;
+            } else {
+                single[static_cast<std::size_t>(row)] = 0;
+                row_for_col_(col) = -1;
+            }
+        }
+        std::vector<Index> free_rows;
+        for (Index row = 0; row < n; ++row) {
+            const Index col = col_for_row_(row);
+            if (col < 0) {
+                free_rows.push_back(row);
+            } else if (single[static_cast<std::size_t>(row)] && n > 1) {
+                const Scalar* cost_row = row_data(row);
+                double second = infinity;
+                for (Index other = 0; other < n; ++other) {
+                    const double reduced = sign_ * static_cast<double>(cost_row[other]) - v(other);
+                    second = other == col ? second : std::min(second, reduced);
+                }
+                v(col) -= second;
+            }
+        }
+        for (int round = 0; round < 2 && !free_rows.empty(); ++round) augmenting_row_reduction(free_rows);
+        for (Index row = 0; row < n; ++row) {
+            const Scalar* cost_row = row_data(row);
+            const Index col = col_for_row_(row);
+            if (col >= 0) {
+                row_potential_(row) = sign_ * static_cast<double>(cost_row[col]) - v(col);
+            } else {
+                double smallest = infinity;
+                for (Index other = 0; other < n; ++other) {
+                    smallest = std::min(smallest, sign_ * static_cast<double>(cost_row[other]) - v(other));
+                }
+                row_potential_(row) = smallest;
+            }
+        }
+    }
+
+    /// One round of augmenting row reduction over `free_rows` (n >= 2); leaves in it the
+    /// rows still free. A row whose column's v was lowered retries at once; the round
+    /// stops after about (free rows) * n row scans, as Jonker & Volgenant bound it.
+    void augmenting_row_reduction(std::vector<Index>& free_rows) {
+        const Index n = n_rows_;
+        Eigen::VectorXd& v = col_potential_;
+        std::size_t current = 0, still_free = 0;
+        std::size_t scans = 0;
+        while (current < free_rows.size()) {
+            ++scans;
+            const Index row = free_rows[current++];
+            const TwoSmallest smallest = two_smallest_reduced(row);
+            Index best_col = smallest.first_col, second_col = smallest.second_col;
+            const double best = smallest.first, second = smallest.second;
+            Index evicted = row_for_col_(best_col);
+            const double lowered = v(best_col) - (second - best);
+            const bool lowers = lowered < v(best_col);
+            if (scans < current * static_cast<std::size_t>(n)) {
+                if (lowers) {
+                    v(best_col) = lowered;
+                } else if (evicted >= 0 && second_col >= 0) {
+                    best_col = second_col;
+                    evicted = row_for_col_(second_col);
+                }
+                if (evicted >= 0) {
+                    if (lowers) {
+                        free_rows[--current] = evicted;
+                    } else {
+                        free_rows[still_free++] = evicted;
+                    }
+                }
+            } else if (evicted >= 0) {
+                free_rows[still_free++] = evicted;
+            }
+            if (evicted >= 0) col_for_row_(evicted) = -1;
+            col_for_row_(row) = best_col;
+            row_for_col_(best_col) = row;
+        }
+        free_rows.resize(still_free);
+    }
+
+    /// The smallest and second smallest reduced cost sign * cost - v of a row and their
+    /// columns (second_col = -1 when the row has one column).
+    struct TwoSmallest {
+        double first;
+        Index first_col;
+        double second;
+        Index second_col;
+    };
+
+    /// In three vectorised steps: the row's reduced costs into a buffer, their minimum in
+    /// every piece of 64 columns, and the two smallest among those minima; then only the
+    /// (at most two) pieces holding the answers are searched column by column. Ties go to
+    /// the lower column, as a left-to-right scan would give them.
+    TwoSmallest two_smallest_reduced(Index row) {
+        constexpr Index piece = 64;
+        const Index n = n_cols_;
+        const Index pieces = (n + piece - 1) / piece;
+        reduced_.resize(n);
+        reduced_ = sign_ * Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(row_data(row), n).template cast<double>() -
+                   col_potential_.array();
+        Index best_piece = 0, runner_up_piece = -1;
+        double best = infinity, runner_up = infinity;
+        for (Index p = 0; p < pieces; ++p) {
+            const double smallest = reduced_.segment(p * piece, std::min(piece, n - p * piece)).minCoeff();
+            if (smallest < best) {
+                runner_up = best;
+                runner_up_piece = best_piece;
+                best = smallest;
+                best_piece = p;
+            } else if (smallest < runner_up) {
+                runner_up = smallest;
+                runner_up_piece = p;
+            }
+        }
+        // The first minimum and the smallest other value inside the best piece.
+        TwoSmallest result{infinity, -1, infinity, -1};
+        const Index begin = best_piece * piece, end = std::min(n, begin + piece);
+        for (Index col = begin; col < end; ++col) {
+            const double value = reduced_(col);
+            if (value < result.first) {
+                result.second = result.first;
+                result.second_col = result.first_col;
+                result.first = value;
+                result.first_col = col;
+            } else if (value < result.second) {
+                result.second = value;
+                result.second_col = col;
+            }
+        }
+        // A smaller second, or an equal one at a lower column, in the runner-up piece.
+        if (runner_up_piece >= 0 && (runner_up < result.second || (runner_up == result.second && runner_up_piece < best_piece))) {
+            const Index first_col = runner_up_piece * piece;
+            for (Index col = first_col; col < std::min(n, first_col + piece); ++col) {
+                if (reduced_(col) == runner_up) {
+                    result.second = runner_up;
+                    result.second_col = col;
+                    break;
+                }
+            }
+        }
+        return result;
     }
 
     /// Dijkstra from `start_row`; returns the free column reached first and sets
@@ -232,6 +413,7 @@ private:
     Eigen::VectorXd col_potential_;  // v
     Eigen::VectorXd path_cost_;      // reduced distance from the start row to each column
     Eigen::VectorXd tree_mask_;      // +inf for a column in the search tree, else 0
+    Eigen::ArrayXd reduced_;         // scratch of two_smallest_reduced
     IndexVector path_row_;           // predecessor row of each column in the search tree
     IndexVector col_for_row_;
     IndexVector row_for_col_;

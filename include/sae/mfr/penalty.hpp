@@ -12,11 +12,18 @@
 /// step without a refresh costs O(n d) per pair. The matching is piecewise constant:
 /// the gradient flows through the matched cosines,
 ///   d cos(u_i, v_j) / d w_i = (v_j - cos * u_i) / ||w_i||,   u_i = w_i / ||w_i||.
+///
+/// Threads (parallel.hpp) take the heavy work: the unit directions member by member and
+/// the refreshed pairs' cosine matrices and assignments pair by pair. The matched cosines
+/// and their gradient (one memory-bound O(n d) pass per pair) run on the calling thread,
+/// pair after pair, so each gradient row receives its terms in pair order and no result
+/// depends on the threads. Buffers are kept between calls.
 
+#include "../core/parallel.hpp"
 #include "../core/types.hpp"
 #include "feature_matching.hpp"
 
-#include <string>
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -41,17 +48,21 @@ public:
                     const std::vector<Matrix<Scalar>*>& gradients) {
         check_members(decoders, gradients);
         if (pairs_.empty()) return 0.0;
-        std::vector<Matrix<Scalar>> directions;
-        std::vector<RowVector<Scalar>> norms;
-        for (const Matrix<Scalar>* decoder : decoders) {
-            norms.push_back(decoder->rowwise().norm().transpose().array().max(Scalar(1e-12)).matrix());
-            directions.push_back(norms.back().asDiagonal().inverse() * (*decoder));
+        unit_directions(decoders);
+        const std::vector<Matrix<Scalar>>& directions = directions_;
+        const std::vector<RowVector<Scalar>>& norms = norms_;
+        std::vector<Index> stale;
+        for (std::size_t p = 0; p < pairs_.size(); ++p) {
+            if (refresh || pairs_[p].a_to_b.a_index.empty()) stale.push_back(static_cast<Index>(p));
         }
+        detail::parallel_for(static_cast<Index>(stale.size()), [&](Index i, int) {
+            Pair& pair = pairs_[static_cast<std::size_t>(stale[static_cast<std::size_t>(i)])];
+            rematch(pair, directions[static_cast<std::size_t>(pair.a)], directions[static_cast<std::size_t>(pair.b)]);
+        });
         const double pair_weight = weight / static_cast<double>(pairs_.size());
         double dissimilarity = 0.0;
         for (Pair& pair : pairs_) {
             const std::size_t a = static_cast<std::size_t>(pair.a), b = static_cast<std::size_t>(pair.b);
-            if (refresh || pair.a_to_b.a_index.empty()) rematch(pair, directions[a], directions[b]);
             Matrix<Scalar>* grad_a = gradients.empty() ? nullptr : gradients[a];
             Matrix<Scalar>* grad_b = gradients.empty() ? nullptr : gradients[b];
             double similarity = 0.0;
@@ -129,8 +140,21 @@ private:
         }
     }
 
+    /// directions_[i] = decoder i with unit rows, norms_[i] = its row norms (at least 1e-12).
+    void unit_directions(const std::vector<const Matrix<Scalar>*>& decoders) {
+        directions_.resize(decoders.size());
+        norms_.resize(decoders.size());
+        detail::parallel_for(static_cast<Index>(decoders.size()), [&](Index member, int) {
+            const std::size_t i = static_cast<std::size_t>(member);
+            norms_[i] = decoders[i]->rowwise().norm().transpose().array().max(Scalar(1e-12)).matrix();
+            directions_[i] = norms_[i].asDiagonal().inverse() * (*decoders[i]);
+        });
+    }
+
+    /// The pair's matching from the cosines of unit directions u [n_a, d] and v [n_b, d].
     void rematch(Pair& pair, const Matrix<Scalar>& u, const Matrix<Scalar>& v) const {
-        const Matrix<Scalar> cosines = cosine_similarity(u, v);
+        Matrix<Scalar> cosines(u.rows(), v.rows());
+        cosines.noalias() = u * v.transpose();
         pair.a_to_b = match_features(cosines, mode_);
         if (mode_ == MatchingMode::max_cosine) {
             const Matrix<Scalar> transposed = cosines.transpose();
@@ -162,6 +186,8 @@ private:
 
     MatchingMode mode_;
     std::vector<Pair> pairs_;
+    std::vector<Matrix<Scalar>> directions_;  ///< per member: unit decoder rows
+    std::vector<RowVector<Scalar>> norms_;    ///< per member: decoder row norms
 };
 
 }  // namespace sae

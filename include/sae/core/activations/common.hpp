@@ -28,6 +28,9 @@ void select_above(const ConstMatrixRef<Scalar>& pre, ThresholdOfLatent&& thresho
 /// pre-activation is 1: dL/dpre equals dL/df on the active pattern, zero elsewhere.
 template <class Scalar>
 struct PassThroughGradient {
+    /// backward and sparsity_loss never read the decoder norms (loss.hpp skips them).
+    static constexpr bool uses_decoder_norms = false;
+
     double sparsity_loss(const ConstMatrixRef<Scalar>&, const SparseCode<Scalar>&, const RowVector<Scalar>&,
                          double) const {
         return 0.0;

@@ -25,6 +25,9 @@ public:
     static constexpr const char* architecture = "jumprelu";
     static constexpr bool has_parameter = true;
     static constexpr bool trains_parameter = true;
+    /// backward reads every pre-activation near its threshold, so loss.hpp keeps the
+    /// whole [batch, d_sae] matrix for this activation; the decoder norms are not used.
+    static constexpr bool uses_decoder_norms = false;
 
     struct Config {
         double initial_threshold = 0.001;  ///< theta at initialisation (Gemma Scope)

@@ -7,6 +7,9 @@
 
 #include "common.hpp"
 
+#include <utility>
+#include <vector>
+
 namespace sae {
 
 template <class Scalar>
@@ -16,6 +19,9 @@ public:
     static constexpr const char* architecture = "standard";
     static constexpr bool has_parameter = false;
     static constexpr bool trains_parameter = false;
+    /// Each row's selection depends on that row only (loss.hpp streams the rows).
+    static constexpr bool selects_rows_independently = true;
+    static constexpr bool uses_decoder_norms = true;
 
     struct Config {};
 
@@ -28,6 +34,35 @@ public:
     }
     void select_training(const ConstMatrixRef<Scalar>& pre, SparseCode<Scalar>& code) { select_inference(pre, code); }
 
+    /// Streaming selection of a block of rows: the positive entries, column chunk by chunk.
+    class RowSelection {
+    public:
+        void start(Index rows) {
+            rows_.resize(static_cast<std::size_t>(rows));
+            for (auto& row : rows_) row.clear();
+        }
+        void add(Index row, Index col, Scalar value) { rows_[static_cast<std::size_t>(row)].emplace_back(static_cast<int>(col), value); }
+        void emit(SparseCodeBuilder<Scalar>& out) const {
+            for (const auto& row : rows_) {
+                for (const auto& [col, value] : row) out.push(col, value);
+                out.end_row();
+            }
+        }
+
+    private:
+        std::vector<std::vector<std::pair<int, Scalar>>> rows_;
+    };
+    void start_rows(RowSelection& selection, Index rows) const { selection.start(rows); }
+    void select_chunk(RowSelection& selection, const ConstMatrixRef<Scalar>& chunk, Index first_col) const {
+        for (Index r = 0; r < chunk.rows(); ++r) {
+            for (Index c = 0; c < chunk.cols(); ++c) {
+                if (chunk(r, c) > Scalar(0)) selection.add(r, first_col + c, chunk(r, c));
+            }
+        }
+    }
+    void finish_rows(RowSelection& selection, SparseCodeBuilder<Scalar>& out) const { selection.emit(out); }
+
+    /// `pre` is only used for its row count (loss.hpp passes no columns).
     double sparsity_loss(const ConstMatrixRef<Scalar>& pre, const SparseCode<Scalar>& code,
                          const RowVector<Scalar>& decoder_norms, double coefficient) const {
         if (pre.rows() == 0) return 0.0;

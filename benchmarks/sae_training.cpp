@@ -1,0 +1,475 @@
+// TopK SAE training and inference throughput: libsae against the same computation in
+// PyTorch on the CPU (benchmarks/sae_training_torch.py, run from here), and against the
+// limit of the machine, Eigen's float GEMM rate measured in the same run at each shape
+// (DESIGN.md section 5). Also: the MFR ensemble step against m independent SAEs, and
+// (in a fresh process, --rss) the peak memory of training.
+//
+// Shapes (the MFR paper's and a modern one):
+//   synthetic  d_in 256 -> d_sae 512,    k 32, batch 10,000
+//   gpt2       d_in 768 -> d_sae 3072,   k 6,  batch 500, 10 SAEs on the same batch
+//   modern     d_in 768 -> d_sae 24,576, k 32, batch 4,096
+//
+// What is timed (median over --steps after --warmup untimed steps, one batch reused):
+//   train   TrainableSae<float, TopK>::train_step with the library defaults (untied,
+//           unit-norm decoder rows, ReLU after TopK, Adam 1e-3): forward, backward,
+//           Adam, decoder renormalisation; the 10 SAEs of `gpt2` are an MfrEnsemble
+//           with lambda = 0, i.e. 10 independent SAEs. b_dec starts at 0 (the geometric-
+//           median initialisation is a first-step cost).
+//   encode  Autoencoder::encode_sparse on the batch (pre-activations and TopK).
+//   bound   the encoder GEMM alone, 2 B d_in d_sae FLOPs (per SAE) at the GEMM rate:
+//           training reaches "fraction of bound" = bound time / step time.
+//   mfr     the MFR authors' SAEs (tied, no b_dec, TopK without ReLU, torch MSELoss) in
+//           an MfrEnsemble: lambda = 0 (independent), lambda = 1 with the Hungarian
+//           matching recomputed every step (exact), and lambda = 1 with a stale matching
+//           (never refreshed in the timed steps). A matching refreshed every K steps
+//           costs stale + (exact - stale) / K per step; the table gives K = 10, 100 and
+//           1000 and the smallest K that keeps the ensemble within 1.25x of the
+//           independent SAEs. The exact runs take --mfr-exact-steps steps without a
+//           warm-up (at gpt2 one step solves 45 assignments of 3072 x 3072).
+//   check   before timing: both sides (each torch variant) train a small SAE for 4 steps
+//           from the same initial weights on the same batches (written as .npy) and
+//           their losses are compared, to show that they compute the same thing.
+//
+// Usage: sae_training [--shapes synthetic,gpt2,modern] [--steps 5] [--warmup 2]
+//                     [--torch-steps 3] [--torch-variants dense,sparse] [--no-torch]
+//                     [--mfr synthetic,gpt2] [--mfr-steps 3] [--mfr-exact-steps 2]
+//                     [--threads N]
+//                     [--python /usr/bin/python3] [--torch-script PATH] [--dir DIR]
+//        sae_training --rss SHAPE [--steps 3] [--threads N]
+// Prints a table and one JSON line (the last line).
+#include <sae/core/activations/topk.hpp>
+#include <sae/core/trainable_sae.hpp>
+#include <sae/io/file.hpp>
+#include <sae/io/npy.hpp>
+#include <sae/mfr/ensemble.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace {
+
+using sae::Index;
+using Clock = std::chrono::steady_clock;
+
+std::string benchmarks_dir() {
+    const std::string source = __FILE__;
+    const std::size_t slash = source.find_last_of('/');
+    return slash == std::string::npos ? std::string(".") : source.substr(0, slash);
+}
+
+struct Shape {
+    std::string name;
+    Index d_in, d_sae, k, batch, num_saes;
+    double encoder_flops() const { return 2.0 * static_cast<double>(batch * d_in * d_sae * num_saes); }
+};
+
+const std::vector<Shape>& all_shapes() {
+    static const std::vector<Shape> shapes = {{"synthetic", 256, 512, 32, 10000, 1},
+                                              {"gpt2", 768, 3072, 6, 500, 10},
+                                              {"modern", 768, 24576, 32, 4096, 1}};
+    return shapes;
+}
+
+const Shape& shape_named(const std::string& name) {
+    for (const Shape& s : all_shapes()) {
+        if (s.name == name) return s;
+    }
+    throw sae::config_error("unknown shape '" + name + "' (expected synthetic, gpt2 or modern)");
+}
+
+std::vector<std::string> split(const std::string& list) {
+    std::vector<std::string> items;
+    std::stringstream in(list);
+    for (std::string item; std::getline(in, item, ',');) {
+        if (!item.empty()) items.push_back(item);
+    }
+    return items;
+}
+
+struct Options {
+    std::vector<std::string> shapes = {"synthetic", "gpt2", "modern"};
+    std::vector<std::string> mfr = {"synthetic", "gpt2"};
+    std::vector<std::string> torch_variants = {"dense", "sparse"};
+    int steps = 5, warmup = 2, torch_steps = 3, mfr_steps = 3, mfr_exact_steps = 2, threads = 0;
+    bool torch = true;
+    std::string rss;
+    std::string python = "/usr/bin/python3";
+    std::string torch_script = benchmarks_dir() + "/sae_training_torch.py";
+    std::string dir = "/tmp/sae_training_bench";
+};
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--shapes") o.shapes = split(value());
+        else if (arg == "--mfr") o.mfr = split(value());
+        else if (arg == "--torch-variants") o.torch_variants = split(value());
+        else if (arg == "--steps") o.steps = std::stoi(value());
+        else if (arg == "--warmup") o.warmup = std::stoi(value());
+        else if (arg == "--torch-steps") o.torch_steps = std::stoi(value());
+        else if (arg == "--mfr-steps") o.mfr_steps = std::stoi(value());
+        else if (arg == "--mfr-exact-steps") o.mfr_exact_steps = std::stoi(value());
+        else if (arg == "--threads") o.threads = std::stoi(value());
+        else if (arg == "--no-torch") o.torch = false;
+        else if (arg == "--rss") o.rss = value();
+        else if (arg == "--python") o.python = value();
+        else if (arg == "--torch-script") o.torch_script = value();
+        else if (arg == "--dir") o.dir = value();
+        else throw sae::config_error("unknown argument " + arg);
+    }
+    for (const std::string& s : o.shapes) shape_named(s);
+    for (const std::string& s : o.mfr) shape_named(s);
+    for (const std::string& v : o.torch_variants) {
+        if (v != "dense" && v != "sparse") throw sae::config_error("--torch-variants: unknown variant " + v);
+    }
+    if (o.steps < 1 || o.warmup < 0 || o.torch_steps < 1 || o.mfr_steps < 1 || o.mfr_exact_steps < 1) {
+        throw sae::config_error("need --steps, --torch-steps, --mfr-steps, --mfr-exact-steps >= 1 and --warmup >= 0");
+    }
+    return o;
+}
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+/// Median seconds of `timed` runs of f after `warmup` untimed ones.
+template <class F>
+double time_median(F&& f, int warmup, int timed) {
+    for (int i = 0; i < warmup; ++i) f();
+    std::vector<double> times;
+    for (int i = 0; i < timed; ++i) {
+        const Clock::time_point start = Clock::now();
+        f();
+        times.push_back(seconds_since(start));
+    }
+    return median(times);
+}
+
+std::string load_average() {
+    std::ifstream in("/proc/loadavg");
+    std::string one, five, fifteen;
+    in >> one >> five >> fifteen;
+    return one + " " + five + " " + fifteen;
+}
+
+/// Peak resident set size of this process (VmHWM), bytes.
+double peak_rss_bytes() {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
+    }
+    return 0.0;
+}
+
+sae::Matrix<float> gaussian_batch(Index rows, Index cols, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    sae::Matrix<float> x(rows, cols);
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = normal(rng);
+    return x;
+}
+
+/// Eigen's float GEMM rate for [rows, inner] x [inner, cols] with the current threads.
+double gemm_rate(Index rows, Index inner, Index cols, int reps) {
+    const sae::Matrix<float> a = sae::Matrix<float>::Random(rows, inner), b = sae::Matrix<float>::Random(inner, cols);
+    sae::Matrix<float> c(rows, cols);
+    const double seconds = time_median([&] { c.noalias() = a * b; }, 1, reps);
+    return 2.0 * static_cast<double>(rows * inner * cols) / seconds;
+}
+
+sae::TrainingConfig library_defaults() {
+    sae::TrainingConfig training;
+    training.init_decoder_bias_to_median = false;
+    return training;
+}
+
+using Ensemble = sae::MfrEnsemble<float, sae::TopK>;
+using Trainable = sae::TrainableSae<float, sae::TopK>;
+
+/// m untied TopK SAEs with the library defaults on one batch: lambda = 0.
+Ensemble independent_saes(const Shape& s) {
+    sae::MfrConfig config;
+    config.num_saes = s.num_saes;
+    config.penalty_coefficient = 0.0;
+    return Ensemble(config, {s.d_in, s.d_sae}, {s.k, true}, library_defaults(), /*seed=*/1);
+}
+
+struct TorchRun {
+    bool ok = false;
+    nlohmann::json result;
+};
+
+TorchRun run_torch(const Options& o, const Shape& s, const std::string& variant, const std::string& mode, int threads,
+                   const std::string& extra = "") {
+    std::filesystem::create_directories(o.dir);
+    const std::string out = o.dir + "/torch_" + s.name + "_" + variant + "_" + mode + ".json";
+    std::filesystem::remove(out);
+    std::ostringstream command;
+    command << o.python << " " << o.torch_script << " --d-in " << s.d_in << " --d-sae " << s.d_sae << " --k " << s.k
+            << " --batch " << s.batch << " --num-saes " << s.num_saes << " --variant " << variant << " --mode " << mode
+            << " --warmup 1 --steps " << o.torch_steps << " --threads " << threads << " --out " << out << extra;
+    std::cerr << "running: " << command.str() << "\n";
+    TorchRun run;
+    if (std::system(command.str().c_str()) != 0 || !std::filesystem::exists(out)) {
+        std::cerr << "sae_training: the PyTorch side failed (" << command.str() << ")\n";
+        return run;
+    }
+    run.result = nlohmann::json::parse(sae::read_whole_file(out));
+    run.ok = true;
+    return run;
+}
+
+/// Both sides train a small SAE from the same weights on the same batches; returns the
+/// largest relative difference of their per-step losses (or -1 when torch failed).
+nlohmann::json check_against_torch(const Options& o, int threads) {
+    const Shape s{"check", 64, 256, 8, 512, 1};
+    const std::string dir = o.dir + "/check";
+    std::filesystem::create_directories(dir);
+    Trainable sae_model({s.d_in, s.d_sae}, {s.k, true}, library_defaults(), 3);
+    const auto& model = sae_model.model();
+    sae::write_npy(dir + "/init_W_enc.npy", model.W_enc());
+    sae::write_npy(dir + "/init_b_enc.npy", sae::Matrix<float>(model.b_enc()));
+    sae::write_npy(dir + "/init_W_dec.npy", model.W_dec());
+    sae::write_npy(dir + "/init_b_dec.npy", sae::Matrix<float>(model.b_dec()));
+    std::vector<double> losses;
+    for (int step = 0; step < 4; ++step) {
+        // Shifted and scaled, so that b_dec and the ReLU both matter.
+        const sae::Matrix<float> batch = (gaussian_batch(s.batch, s.d_in, 100 + static_cast<std::uint64_t>(step)).array() * 2.0f + 0.5f).matrix();
+        sae::write_npy(dir + "/batch_" + std::to_string(step) + ".npy", batch);
+        losses.push_back(sae_model.train_step(batch).loss);
+    }
+    nlohmann::json check{{"shape", {{"d_in", s.d_in}, {"d_sae", s.d_sae}, {"k", s.k}, {"batch", s.batch}}},
+                         {"libsae_losses", losses}};
+    if (!o.torch) return check;
+    double worst = 0.0;
+    for (const std::string& variant : o.torch_variants) {
+        const TorchRun torch = run_torch(o, s, variant, "train", threads, " --check " + dir);
+        if (!torch.ok) return check;
+        const std::vector<double> torch_losses = torch.result.at("losses").get<std::vector<double>>();
+        worst = std::max(worst, torch_losses.size() == losses.size() ? 0.0 : 1.0);
+        for (std::size_t i = 0; i < std::min(losses.size(), torch_losses.size()); ++i) {
+            worst = std::max(worst, std::abs(losses[i] - torch_losses[i]) / std::abs(torch_losses[i]));
+        }
+        check["torch_losses_" + variant] = torch_losses;
+    }
+    check["max_relative_difference"] = worst;
+    return check;
+}
+
+struct ShapeResult {
+    Shape shape;
+    double gemm_rate = 0, train_seconds = 0, encode_seconds = 0;
+    nlohmann::json torch = nlohmann::json::object();
+};
+
+ShapeResult measure_shape(const Options& o, const Shape& s, int threads) {
+    ShapeResult r{s};
+    std::cerr << "shape " << s.name << ": GEMM rate\n";
+    r.gemm_rate = gemm_rate(s.batch, s.d_in, s.d_sae, 3);
+    const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 7);
+    {
+        std::cerr << "shape " << s.name << ": libsae train\n";
+        Ensemble saes = independent_saes(s);
+        r.train_seconds = time_median([&] { saes.train_step(batch); }, o.warmup, o.steps);
+        std::cerr << "shape " << s.name << ": libsae encode\n";
+        sae::SparseCode<float> code;
+        r.encode_seconds = time_median(
+            [&] {
+                for (const auto& member : saes.members()) member.model().encode_sparse(batch, code);
+            },
+            1, o.steps);
+    }
+    if (o.torch) {
+        for (const std::string& variant : o.torch_variants) {
+            const TorchRun run = run_torch(o, s, variant, "train", threads);
+            if (run.ok) r.torch["train_" + variant] = run.result;
+        }
+        const TorchRun run = run_torch(o, s, "dense", "encode", threads);
+        if (run.ok) r.torch["encode"] = run.result;
+    }
+    return r;
+}
+
+struct MfrResult {
+    Shape shape;
+    double independent = 0, exact = 0, stale = 0;
+};
+
+MfrResult measure_mfr(const Options& o, const Shape& base) {
+    Shape s = base;
+    if (s.num_saes == 1) s.num_saes = 2;  // the paper's synthetic MFR: 2 SAEs
+    MfrResult r{s};
+    const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 11);
+    sae::TrainingConfig training;
+    training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
+    training.init_decoder_bias_to_median = false;
+    const auto ensemble_step_seconds = [&](double lambda, std::size_t refresh, int warmup, int steps) {
+        sae::MfrConfig config;
+        config.num_saes = s.num_saes;
+        config.penalty_coefficient = lambda;
+        config.penalty_warmup_steps = 0;
+        config.matching_refresh_steps = refresh;
+        Ensemble ensemble(config, {s.d_in, s.d_sae, /*tied=*/true, /*decoder_bias=*/false}, {s.k, /*relu=*/false},
+                          training, 5);
+        return time_median([&] { ensemble.train_step(batch); }, warmup, steps);
+    };
+    std::cerr << "mfr " << s.name << ": independent\n";
+    r.independent = ensemble_step_seconds(0.0, 1, 1, o.mfr_steps);
+    std::cerr << "mfr " << s.name << ": stale matching\n";
+    r.stale = ensemble_step_seconds(1.0, 1000000, 1, o.mfr_steps);
+    std::cerr << "mfr " << s.name << ": exact matching every step\n";
+    r.exact = ensemble_step_seconds(1.0, 1, 0, o.mfr_exact_steps);
+    return r;
+}
+
+/// --rss: train one shape in this fresh process and report its peak memory against the
+/// memory the training state needs: parameters + Adam's two moments + two batches.
+int run_rss(const Options& o, int threads) {
+    const Shape& s = shape_named(o.rss);
+    const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 7);
+    Ensemble saes = independent_saes(s);
+    for (int step = 0; step < o.steps; ++step) saes.train_step(batch);
+    const double peak = peak_rss_bytes();
+    const double parameters = static_cast<double>(s.num_saes * (2 * s.d_in * s.d_sae + s.d_in + s.d_sae));
+    const double floor_bytes = 4.0 * (3.0 * parameters + 2.0 * static_cast<double>(s.batch * s.d_in));
+    std::cout << "peak RSS of training " << s.name << " (" << o.steps << " steps, " << threads << " threads): " << std::fixed
+              << std::setprecision(1) << peak / 1048576.0 << " MiB; parameters + Adam + two batches: "
+              << floor_bytes / 1048576.0 << " MiB; ratio " << std::setprecision(3) << peak / floor_bytes << "\n";
+    const nlohmann::json json{{"benchmark", "sae_training_rss"}, {"shape", s.name}, {"threads", threads},
+                              {"steps", o.steps}, {"peak_rss_bytes", peak}, {"state_bytes", floor_bytes},
+                              {"ratio", peak / floor_bytes}};
+    std::cout << json.dump() << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const Options o = parse(argc, argv);
+        int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#if defined(_OPENMP)
+        omp_set_num_threads(threads);
+#else
+        threads = 1;
+#endif
+        Eigen::setNbThreads(threads);
+        if (!o.rss.empty()) return run_rss(o, threads);
+
+        const std::string load_before = load_average();
+        nlohmann::json json{{"benchmark", "sae_training"}, {"threads", threads}, {"steps", o.steps},
+                            {"warmup", o.warmup}, {"torch_steps", o.torch_steps}, {"mfr_steps", o.mfr_steps}};
+        json["check"] = check_against_torch(o, threads);
+        std::vector<ShapeResult> shapes;
+        for (const std::string& name : o.shapes) shapes.push_back(measure_shape(o, shape_named(name), threads));
+        std::vector<MfrResult> mfr;
+        for (const std::string& name : o.mfr) mfr.push_back(measure_mfr(o, shape_named(name)));
+        const std::string load_after = load_average();
+        json["load_before"] = load_before;
+        json["load_after"] = load_after;
+
+        std::cout << std::fixed << "\nTopK SAE training, float32, " << threads << " threads; load average before: "
+                  << load_before << ", after: " << load_after << "\n\n"
+                  << "| shape | GEMM GFLOP/s | libsae step (s) | tokens/s | fraction of GEMM bound | torch dense (s) | "
+                     "ratio | torch sparse (s) | ratio | encode fraction of GEMM | torch encode ratio |\n"
+                  << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+        for (const ShapeResult& r : shapes) {
+            const Shape& s = r.shape;
+            const double bound = s.encoder_flops() / r.gemm_rate;
+            nlohmann::json entry{{"d_in", s.d_in}, {"d_sae", s.d_sae}, {"k", s.k}, {"batch", s.batch},
+                                 {"num_saes", s.num_saes}, {"gemm_gflops", r.gemm_rate / 1e9},
+                                 {"libsae_train_seconds", r.train_seconds},
+                                 {"libsae_train_tokens_per_second", static_cast<double>(s.batch) / r.train_seconds},
+                                 {"train_fraction_of_gemm_bound", bound / r.train_seconds},
+                                 {"libsae_encode_seconds", r.encode_seconds},
+                                 {"encode_fraction_of_gemm_rate", bound / r.encode_seconds}, {"torch", r.torch}};
+            std::cout << "| " << s.name << " " << s.d_in << "->" << s.d_sae << " k" << s.k << " B" << s.batch
+                      << (s.num_saes > 1 ? " x" + std::to_string(s.num_saes) : "") << " | " << std::setprecision(1)
+                      << r.gemm_rate / 1e9 << " | " << std::setprecision(4) << r.train_seconds << " | " << std::setprecision(0)
+                      << static_cast<double>(s.batch) / r.train_seconds << " | " << std::setprecision(3) << bound / r.train_seconds;
+            for (const std::string variant : {"dense", "sparse"}) {
+                const std::string key = "train_" + variant;
+                if (r.torch.contains(key)) {
+                    const double t = r.torch[key].at("seconds").get<double>();
+                    entry["ratio_over_torch_" + variant] = t / r.train_seconds;
+                    std::cout << " | " << std::setprecision(4) << t << " | " << std::setprecision(2) << t / r.train_seconds << "x";
+                } else {
+                    std::cout << " | - | -";
+                }
+            }
+            std::cout << " | " << std::setprecision(3) << bound / r.encode_seconds;
+            if (r.torch.contains("encode")) {
+                const double t = r.torch["encode"].at("seconds").get<double>();
+                entry["encode_ratio_over_torch"] = t / r.encode_seconds;
+                std::cout << " | " << std::setprecision(2) << t / r.encode_seconds << "x |\n";
+            } else {
+                std::cout << " | - |\n";
+            }
+            json["shapes"][s.name] = entry;
+        }
+        if (!mfr.empty()) {
+            std::cout << "\nMFR ensemble step (tied TopK SAEs, lambda = 1) against the same SAEs with lambda = 0\n\n"
+                      << "| shape | SAEs | independent (s) | exact every step (s) | ratio | stale (s) | ratio | "
+                         "refreshed every 10 | every 100 | every 1000 | smallest K within 1.25x |\n"
+                         "|---|---|---|---|---|---|---|---|---|---|---|\n";
+        }
+        for (const MfrResult& r : mfr) {
+            const auto refreshed = [&r](double every) { return r.stale + (r.exact - r.stale) / every; };
+            // stale + (exact - stale) / K <= 1.25 independent
+            const double room = 1.25 * r.independent - r.stale;
+            const double smallest_k = room > 0.0 ? std::max(1.0, std::ceil((r.exact - r.stale) / room)) : -1.0;
+            std::cout << "| " << r.shape.name << " | " << r.shape.num_saes << " | " << std::setprecision(4) << r.independent
+                      << " | " << r.exact << " | " << std::setprecision(2) << r.exact / r.independent << "x | "
+                      << std::setprecision(4) << r.stale << " | " << std::setprecision(2) << r.stale / r.independent
+                      << "x | " << refreshed(10) / r.independent << "x | " << refreshed(100) / r.independent << "x | "
+                      << refreshed(1000) / r.independent << "x | " << std::setprecision(0)
+                      << (smallest_k > 0 ? std::to_string(static_cast<long>(smallest_k)) : std::string("never")) << " |\n";
+            json["mfr"][r.shape.name] = {{"num_saes", r.shape.num_saes},
+                                         {"independent_seconds", r.independent},
+                                         {"exact_seconds", r.exact},
+                                         {"stale_seconds", r.stale},
+                                         {"ratio_exact", r.exact / r.independent},
+                                         {"ratio_stale", r.stale / r.independent},
+                                         {"ratio_refreshed_every_10", refreshed(10) / r.independent},
+                                         {"ratio_refreshed_every_100", refreshed(100) / r.independent},
+                                         {"ratio_refreshed_every_1000", refreshed(1000) / r.independent},
+                                         {"smallest_refresh_interval_within_1_25", smallest_k}};
+        }
+        if (json["check"].contains("max_relative_difference")) {
+            std::cout << "\nSame computation: 4 steps from the same weights and batches, largest relative difference of the "
+                         "losses libsae vs torch: "
+                      << std::scientific << std::setprecision(2) << json["check"]["max_relative_difference"].get<double>()
+                      << "\n";
+        }
+        std::cout << json.dump() << "\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "sae_training: " << e.what() << "\n";
+        return 1;
+    }
+}
