@@ -15,6 +15,8 @@
 //                     [--dir /tmp/sae_gpt2_forward] [--python /usr/bin/python3]
 //                     [--torch-script PATH] [--no-torch] [--keep]
 // Prints a table and one JSON line.
+#include "bench_support.hpp"
+
 #include <sae/io/npy.hpp>
 #include <sae/io/safetensors.hpp>
 #include <sae/models/gpt2.hpp>
@@ -36,20 +38,15 @@
 #include <thread>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace {
+
+using sae::bench::benchmarks_dir;
+using sae::bench::load_average;
+using sae::bench::median;
+using sae::bench::seconds_since;
 
 using sae::Index;
 namespace models = sae::models;
-
-std::string benchmarks_dir() {
-    const std::string source = __FILE__;
-    const std::size_t slash = source.find_last_of('/');
-    return slash == std::string::npos ? std::string(".") : source.substr(0, slash);
-}
 
 struct Options {
     Index batch = 1;
@@ -97,22 +94,6 @@ Options parse(int argc, char** argv) {
         throw sae::config_error("need --batch >= 1, 2 <= --context <= 1024, --reps >= 1, --blas-reps >= 1");
     }
     return o;
-}
-
-double seconds(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one, five, fifteen;
-    in >> one >> five >> fifteen;
-    return one + " " + five + " " + fifteen;
 }
 
 /// The weights as a Hugging Face GPT-2 directory (config.json + model.safetensors).
@@ -168,7 +149,7 @@ double gemm_flops_per_second() {
     for (int r = 0; r < 5; ++r) {
         const auto start = std::chrono::steady_clock::now();
         c.noalias() = a * b;
-        times.push_back(seconds(start));
+        times.push_back(seconds_since(start));
     }
     return 2.0 * rows * inner * cols / median(times);
 }
@@ -209,13 +190,7 @@ TorchResult run_torch(const Options& o, const std::string& backend, int threads)
 int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
-        int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-#if defined(_OPENMP)
-        omp_set_num_threads(threads);
-#else
-        threads = 1;
-#endif
-        Eigen::setNbThreads(threads);
+        const int threads = sae::bench::use_threads(o.threads);
         const std::string load_before = load_average();
 
         models::Gpt2Config config;  // GPT-2 Small
@@ -244,7 +219,7 @@ int main(int argc, char** argv) {
         for (int r = 0; r < o.reps; ++r) {
             const auto start = std::chrono::steady_clock::now();
             logits = model.forward(tokens);
-            times.push_back(seconds(start));
+            times.push_back(seconds_since(start));
         }
         const double sae_seconds = median(times);
         const double n_tokens = static_cast<double>(o.batch * o.context);

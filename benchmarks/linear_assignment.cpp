@@ -9,6 +9,8 @@
 //                          [--python /usr/bin/python3] [--scipy-script PATH] [--dir DIR]
 //                          [--no-scipy]
 // (--big-reps applies to n >= 8192.) Prints a table and one JSON line (the last line).
+#include "bench_support.hpp"
+
 #include <sae/io/file.hpp>
 #include <sae/io/npy.hpp>
 #include <sae/mfr/feature_matching.hpp>
@@ -30,13 +32,11 @@
 
 namespace {
 
-using sae::Index;
+using sae::bench::benchmarks_dir;
+using sae::bench::load_average;
+using sae::bench::median;
 
-std::string benchmarks_dir() {
-    const std::string source = __FILE__;
-    const std::size_t slash = source.find_last_of('/');
-    return slash == std::string::npos ? std::string(".") : source.substr(0, slash);
-}
+using sae::Index;
 
 struct Options {
     std::vector<Index> sizes = {512, 3072, 8192};
@@ -69,18 +69,6 @@ Options parse(int argc, char** argv) {
     }
     if (o.reps < 1 || o.big_reps < 1) throw sae::config_error("need --reps >= 1 and --big-reps >= 1");
     return o;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one, five, fifteen;
-    in >> one >> five >> fifteen;
-    return one + " " + five + " " + fifteen;
 }
 
 /// 1 - cos between the rows of two random [n, d] dictionaries.

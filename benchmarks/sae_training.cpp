@@ -37,6 +37,8 @@
 //                     [--python /usr/bin/python3] [--torch-script PATH] [--dir DIR]
 //        sae_training --rss SHAPE [--steps 3] [--threads N]
 // Prints a table and one JSON line (the last line).
+#include "bench_support.hpp"
+
 #include <sae/core/activations/topk.hpp>
 #include <sae/core/trainable_sae.hpp>
 #include <sae/io/file.hpp>
@@ -59,20 +61,15 @@
 #include <thread>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace {
+
+using sae::bench::benchmarks_dir;
+using sae::bench::load_average;
+using sae::bench::median;
+using sae::bench::seconds_since;
 
 using sae::Index;
 using Clock = std::chrono::steady_clock;
-
-std::string benchmarks_dir() {
-    const std::string source = __FILE__;
-    const std::size_t slash = source.find_last_of('/');
-    return slash == std::string::npos ? std::string(".") : source.substr(0, slash);
-}
 
 struct Shape {
     std::string name;
@@ -150,12 +147,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 /// Median seconds of `timed` runs of f after `warmup` untimed ones.
 template <class F>
@@ -168,13 +159,6 @@ double time_median(F&& f, int warmup, int timed) {
         times.push_back(seconds_since(start));
     }
     return median(times);
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one, five, fifteen;
-    in >> one >> five >> fifteen;
-    return one + " " + five + " " + fifteen;
 }
 
 /// Peak resident set size of this process (VmHWM), bytes.
@@ -372,13 +356,7 @@ int run_rss(const Options& o, int threads) {
 int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
-        int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-#if defined(_OPENMP)
-        omp_set_num_threads(threads);
-#else
-        threads = 1;
-#endif
-        Eigen::setNbThreads(threads);
+        const int threads = sae::bench::use_threads(o.threads);
         if (!o.rss.empty()) return run_rss(o, threads);
 
         const std::string load_before = load_average();
