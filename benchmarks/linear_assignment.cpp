@@ -11,6 +11,7 @@
 // (--big-reps applies to n >= 8192.) Prints a table and one JSON line (the last line).
 #include "bench_support.hpp"
 
+#include <sae/cli/arguments.hpp>
 #include <sae/io/file.hpp>
 #include <sae/io/npy.hpp>
 #include <sae/mfr/feature_matching.hpp>
@@ -21,12 +22,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -48,26 +49,34 @@ struct Options {
 };
 
 Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--sizes") {
-            o.sizes.clear();
-            std::stringstream list(value());
-            for (std::string item; std::getline(list, item, ',');) o.sizes.push_back(std::stol(item));
-        } else if (arg == "--reps") o.reps = std::stoi(value());
-        else if (arg == "--big-reps") o.big_reps = std::stoi(value());
-        else if (arg == "--python") o.python = value();
-        else if (arg == "--scipy-script") o.scipy_script = value();
-        else if (arg == "--dir") o.dir = value();
-        else if (arg == "--no-scipy") o.scipy = false;
-        else throw sae::config_error("unknown argument " + arg);
+    const sae::cli::Arguments args(argc, argv, 1,
+                                   {{"sizes", true}, {"reps", true}, {"big-reps", true}, {"python", true},
+                                    {"scipy-script", true}, {"dir", true}, {"no-scipy", false}},
+                                   "linear_assignment");
+    if (args.help()) {
+        std::cout << "usage: linear_assignment [--sizes N,N,...] [--reps N] [--big-reps N] [--no-scipy]\n"
+                     "       [--python PATH] [--scipy-script PATH] [--dir DIR]\n";
+        std::exit(0);
     }
-    if (o.reps < 1 || o.big_reps < 1) throw sae::config_error("need --reps >= 1 and --big-reps >= 1");
+    if (!args.positional().empty()) {
+        throw sae::cli::usage_error("linear_assignment: unexpected argument '" + args.positional().front() + "'");
+    }
+    Options o;
+    if (args.flag("sizes")) {
+        o.sizes.clear();
+        for (const double n : args.reals("sizes", {})) {
+            if (!(n >= 1.0) || n != std::floor(n)) {
+                throw sae::cli::usage_error("linear_assignment: --sizes: every size must be a whole number >= 1");
+            }
+            o.sizes.push_back(static_cast<Index>(n));
+        }
+    }
+    o.reps = static_cast<int>(args.integer("reps", o.reps, 1));
+    o.big_reps = static_cast<int>(args.integer("big-reps", o.big_reps, 1));
+    o.python = args.get("python", o.python);
+    o.scipy_script = args.get("scipy-script", o.scipy_script);
+    o.dir = args.get("dir", o.dir);
+    o.scipy = !args.flag("no-scipy");
     return o;
 }
 
@@ -175,6 +184,9 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::cerr << e.what() << "\n";
+        return 2;
     } catch (const std::exception& e) {
         std::cerr << "linear_assignment: " << e.what() << "\n";
         return 1;

@@ -39,6 +39,7 @@
 // Prints a table and one JSON line (the last line).
 #include "bench_support.hpp"
 
+#include <sae/cli/arguments.hpp>
 #include <sae/core/activations/topk.hpp>
 #include <sae/core/trainable_sae.hpp>
 #include <sae/io/file.hpp>
@@ -50,6 +51,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -91,15 +93,6 @@ const Shape& shape_named(const std::string& name) {
     throw sae::config_error("unknown shape '" + name + "' (expected synthetic, gpt2 or modern)");
 }
 
-std::vector<std::string> split(const std::string& list) {
-    std::vector<std::string> items;
-    std::stringstream in(list);
-    for (std::string item; std::getline(in, item, ',');) {
-        if (!item.empty()) items.push_back(item);
-    }
-    return items;
-}
-
 struct Options {
     std::vector<std::string> shapes = {"synthetic", "gpt2", "modern"};
     std::vector<std::string> mfr = {"synthetic", "gpt2"};
@@ -113,36 +106,38 @@ struct Options {
 };
 
 Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--shapes") o.shapes = split(value());
-        else if (arg == "--mfr") o.mfr = split(value());
-        else if (arg == "--torch-variants") o.torch_variants = split(value());
-        else if (arg == "--steps") o.steps = std::stoi(value());
-        else if (arg == "--warmup") o.warmup = std::stoi(value());
-        else if (arg == "--torch-steps") o.torch_steps = std::stoi(value());
-        else if (arg == "--mfr-steps") o.mfr_steps = std::stoi(value());
-        else if (arg == "--mfr-exact-steps") o.mfr_exact_steps = std::stoi(value());
-        else if (arg == "--threads") o.threads = std::stoi(value());
-        else if (arg == "--no-torch") o.torch = false;
-        else if (arg == "--rss") o.rss = value();
-        else if (arg == "--python") o.python = value();
-        else if (arg == "--torch-script") o.torch_script = value();
-        else if (arg == "--dir") o.dir = value();
-        else throw sae::config_error("unknown argument " + arg);
+    const sae::cli::Arguments args(argc, argv, 1,
+                                   {{"shapes", true}, {"mfr", true}, {"torch-variants", true}, {"steps", true},
+                                    {"warmup", true}, {"torch-steps", true}, {"mfr-steps", true},
+                                    {"mfr-exact-steps", true}, {"threads", true}, {"no-torch", false}, {"rss", true},
+                                    {"python", true}, {"torch-script", true}, {"dir", true}},
+                                   "sae_training");
+    if (args.help()) {
+        std::cout << "usage: sae_training [--shapes LIST] [--mfr LIST] [--torch-variants dense,sparse] [--steps N]\n"
+                     "       [--warmup N] [--torch-steps N] [--mfr-steps N] [--mfr-exact-steps N] [--threads N]\n"
+                     "       [--no-torch] [--rss SHAPE] [--python PATH] [--torch-script PATH] [--dir DIR]\n";
+        std::exit(0);
     }
+    if (!args.positional().empty()) throw sae::cli::usage_error("sae_training: unexpected argument '" + args.positional().front() + "'");
+    Options o;
+    o.shapes = args.items("shapes", o.shapes);
+    o.mfr = args.items("mfr", o.mfr);
+    o.torch_variants = args.items("torch-variants", o.torch_variants);
+    o.steps = static_cast<int>(args.integer("steps", o.steps, 1));
+    o.warmup = static_cast<int>(args.integer("warmup", o.warmup, 0));
+    o.torch_steps = static_cast<int>(args.integer("torch-steps", o.torch_steps, 1));
+    o.mfr_steps = static_cast<int>(args.integer("mfr-steps", o.mfr_steps, 1));
+    o.mfr_exact_steps = static_cast<int>(args.integer("mfr-exact-steps", o.mfr_exact_steps, 1));
+    o.threads = static_cast<int>(args.integer("threads", o.threads, 0));
+    o.torch = !args.flag("no-torch");
+    o.rss = args.get("rss", o.rss);
+    o.python = args.get("python", o.python);
+    o.torch_script = args.get("torch-script", o.torch_script);
+    o.dir = args.get("dir", o.dir);
     for (const std::string& s : o.shapes) shape_named(s);
     for (const std::string& s : o.mfr) shape_named(s);
     for (const std::string& v : o.torch_variants) {
         if (v != "dense" && v != "sparse") throw sae::config_error("--torch-variants: unknown variant " + v);
-    }
-    if (o.steps < 1 || o.warmup < 0 || o.torch_steps < 1 || o.mfr_steps < 1 || o.mfr_exact_steps < 1) {
-        throw sae::config_error("need --steps, --torch-steps, --mfr-steps, --mfr-exact-steps >= 1 and --warmup >= 0");
     }
     return o;
 }
@@ -446,6 +441,9 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::cerr << e.what() << "\n";
+        return 2;
     } catch (const std::exception& e) {
         std::cerr << "sae_training: " << e.what() << "\n";
         return 1;

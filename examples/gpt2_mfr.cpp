@@ -675,6 +675,9 @@ int main(int argc, char** argv) {
         }
         if (!o.json_path.empty()) write_json(o, results);
         return 0;
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::cerr << e.what() << "\n";
+        return 2;
     } catch (const sae::config_error& e) {
         std::cerr << "gpt2_mfr: " << e.what() << "\n";
         return 2;

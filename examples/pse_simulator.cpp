@@ -584,6 +584,9 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
     try {
         return run(parse(argc, argv));
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "pse_simulator: %s\n", e.what());
         return 1;
