@@ -17,3 +17,11 @@ install(EXPORT saeTargets NAMESPACE sae:: DESTINATION ${SAE_CONFIG_INSTALL_DIR})
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/saeConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/saeConfigVersion.cmake
     DESTINATION ${SAE_CONFIG_INSTALL_DIR})
 export(EXPORT saeTargets NAMESPACE sae:: FILE ${CMAKE_CURRENT_BINARY_DIR}/saeTargets.cmake)
+
+# The MPI component has its own export file, loaded by saeConfig.cmake only when the
+# consumer's MPI is found, so find_package(sae) never requires MPI.
+if(TARGET sae_mpi)
+    install(TARGETS sae_mpi EXPORT saeMpiTargets)
+    install(EXPORT saeMpiTargets NAMESPACE sae:: DESTINATION ${SAE_CONFIG_INSTALL_DIR})
+    export(EXPORT saeMpiTargets NAMESPACE sae:: FILE ${CMAKE_CURRENT_BINARY_DIR}/saeMpiTargets.cmake)
+endif()

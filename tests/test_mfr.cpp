@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
+#include <vector>
 
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
@@ -88,6 +90,31 @@ TEST_CASE("MFR penalty gradient matches finite differences", "[mfr][penalty][gra
             CHECK_THAT(gradients[m].data()[i], WithinAbs((up - down) / (2 * h), 1e-7));
         }
     }
+}
+
+TEST_CASE("MFR penalty on the pairs of some members only", "[mfr][penalty]") {
+    // What a rank of a distributed ensemble holding member 0 of three does: it wants
+    // member 0's gradient only, so pairs (0, 1) and (0, 2) are evaluated and (1, 2),
+    // which touches no member of its own, is skipped.
+    std::vector<sae::Matrix<double>> decoders = {sae::test::gaussian_matrix<double>(5, 4, 11),
+                                                 sae::test::gaussian_matrix<double>(5, 4, 12),
+                                                 sae::test::gaussian_matrix<double>(5, 4, 13)};
+    const std::vector<const sae::Matrix<double>*> pointers = {&decoders[0], &decoders[1], &decoders[2]};
+    sae::Matrix<double> full0 = sae::Matrix<double>::Zero(5, 4), full1 = full0, full2 = full0, only0 = full0;
+    sae::MfrPenalty<double> all(3, sae::MatchingMode::one_to_one), some(3, sae::MatchingMode::one_to_one);
+    const double d_all = all.evaluate(pointers, true, 0.3, {&full0, &full1, &full2});
+    const double d_some = some.evaluate(pointers, true, 0.3, {&only0, nullptr, nullptr});
+    // Member 0's gradient is the same bits: the same pairs, in the same order.
+    CHECK(only0 == full0);
+    const std::vector<double>& pairs = some.pair_dissimilarities();
+    REQUIRE(pairs.size() == 3);
+    CHECK(pairs[0] == all.pair_dissimilarities()[0]);  // (0, 1)
+    CHECK(pairs[1] == all.pair_dissimilarities()[1]);  // (0, 2)
+    CHECK(std::isnan(pairs[2]));                       // (1, 2): skipped
+    CHECK(some.pair_members(2) == std::pair<Index, Index>{1, 2});
+    // The skipped pair counts 0 in the mean.
+    CHECK_THAT(d_some, WithinAbs((pairs[0] + pairs[1]) / 3.0, 1e-15));
+    CHECK_THAT(d_all, WithinAbs((pairs[0] + pairs[1] + all.pair_dissimilarities()[2]) / 3.0, 1e-15));
 }
 
 TEST_CASE("MFR penalty rejects inconsistent members", "[mfr][penalty]") {

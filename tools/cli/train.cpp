@@ -18,6 +18,9 @@
 #include <sae/io/saelens.hpp>
 #include <sae/mfr/ensemble.hpp>
 #include <sae/mfr/feature_matching.hpp>
+#if defined(SAE_CLI_WITH_MPI)
+#include <sae/mpi/mpi.hpp>
+#endif
 
 #include <filesystem>
 #include <iostream>
@@ -30,7 +33,7 @@ namespace sae::cli {
 // Named, not anonymous: the CLI is unity-built, and each command has its own `help`.
 namespace train_command {
 
-constexpr const char* help = R"(usage: sae train --config RUN.json [--resume]
+constexpr const char* help = R"(usage: sae train --config RUN.json [--resume] [--mpi [--data-replicas R]]
 
 Trains what RUN.json describes (see examples/configs/ and README "Training from the
 command line"): one SAE, or an MFR ensemble when "mfr" is set, on activation files
@@ -59,18 +62,30 @@ Options:
   --resume        continue from output.directory/checkpoint.safetensors; the config
                   must match the checkpoint's except trainer.total_steps,
                   trainer.faults and output.*
+  --mpi           run as one rank of an MPI job (mpirun -np P sae train ... --mpi, or
+                  srun under Slurm; only in an sae built with MPI): the MFR members
+                  are spread over the ranks and the batches split between data
+                  replicas; rank 0 writes the outputs and checkpoints, which resume on
+                  any number of ranks (output.directory must be on storage all ranks see)
+  --data-replicas R   with --mpi: R replicas of P / R ranks each; default: P for one
+                  SAE, else P / E with E the largest divisor of P not above the members
 )";
 
 /// ProgressBar, JsonLinesLogger, CheckpointEvery, FaultLogger and StopOnInterrupt, each
 /// optional, forwarded as one callback.
 class RunCallbacks {
 public:
-    RunCallbacks(const OutputConfig& output, const std::string& directory, std::function<void(std::size_t)> save)
-        : faults_(directory + "/faults.jsonl") {
+    /// `reports`: this process draws the progress bar and writes metrics.jsonl and
+    /// faults.jsonl (in an MPI run only rank 0 does). `agree`: turns this process's wish
+    /// to stop into the decision of the whole run (every rank must stop at the same step).
+    RunCallbacks(const OutputConfig& output, const std::string& directory, std::function<void(std::size_t)> save,
+                 bool reports = true, std::function<bool(bool)> agree = {})
+        : agree_(std::move(agree)) {
+        if (reports) faults_.emplace(directory + "/faults.jsonl");
         // On a terminal the bar redraws at most ~10 times a second whatever `every` is;
         // in a log file it writes one line per logged step.
-        if (output.progress) progress_.emplace(std::cerr, std::max<std::size_t>(1, output.log_every));
-        if (output.log_every > 0) log_.emplace(directory + "/metrics.jsonl", output.log_every);
+        if (output.progress && reports) progress_.emplace(std::cerr, std::max<std::size_t>(1, output.log_every));
+        if (output.log_every > 0 && reports) log_.emplace(directory + "/metrics.jsonl", output.log_every);
         const std::size_t every = output.checkpoint_every > 0 ? output.checkpoint_every : std::numeric_limits<std::size_t>::max();
         checkpoint_.emplace(every, std::move(save), true);
     }
@@ -82,12 +97,13 @@ public:
         if (progress_) progress_->on_step_end(report);
         if (log_) log_->on_step_end(report);
         checkpoint_->on_step_end(report);
-        return interrupt_.on_step_end(report);
+        const bool stop = interrupt_.on_step_end(report);
+        return agree_ ? agree_(stop) : stop;
     }
     std::string stop_reason() const { return interrupt_.stop_reason(); }
     void on_numeric_fault(const NumericFault& fault) {
         if (fault.action != FaultPolicy::stop) std::cerr << "sae train: " << fault.message() << "\n";  // a stop is the error
-        faults_.on_numeric_fault(fault);
+        if (faults_) faults_->on_numeric_fault(fault);
     }
     void on_train_end(const TrainSummary& summary) {
         if (progress_) progress_->on_train_end(summary);
@@ -99,9 +115,63 @@ private:
     std::optional<ProgressBar> progress_;
     std::optional<JsonLinesLogger> log_;
     std::optional<CheckpointEvery> checkpoint_;
-    FaultLogger faults_;
+    std::optional<FaultLogger> faults_;
     StopOnInterrupt interrupt_;
+    std::function<bool(bool)> agree_;
 };
+
+/// A run in one process: train_loop's view of the other processes (there are none).
+struct SingleProcess {
+    bool is_root() const { return true; }
+    template <class Model, class Source>
+    nlohmann::json resume(const std::string& path, Model& model, Source& source) const {
+        return resume_training(path, model, source);
+    }
+    template <class Model, class Source>
+    void save(const std::string& path, const Model& model, const Source& source, const nlohmann::json& config) const {
+        save_training_checkpoint(path, model, source, config);
+    }
+    std::function<bool(bool)> agreement() const { return {}; }
+    /// Whether this process writes the SAELens directories of its members.
+    bool exports_members() const { return true; }
+    template <class Ensemble>
+    std::size_t member_index(const Ensemble&, std::size_t i) const { return i; }
+    nlohmann::json gather(nlohmann::json local) const { return local; }
+};
+
+#if defined(SAE_CLI_WITH_MPI)
+/// A rank of an MPI run (DistributedMfrEnsemble on `grid`).
+struct MpiRank {
+    const ProcessGrid& grid;
+    bool is_root() const { return grid.world.is_root(); }
+    template <class Model, class Source>
+    nlohmann::json resume(const std::string& path, Model& model, Source& source) const {
+        return resume_distributed_training(grid.world, path, model, source);
+    }
+    template <class Model, class Source>
+    void save(const std::string& path, const Model& model, const Source& source, const nlohmann::json& config) const {
+        save_distributed_checkpoint(grid.world, path, model, source, config);
+    }
+    std::function<bool(bool)> agreement() const {
+        return [this](bool stop) { return grid.world.any(stop, "stop request"); };
+    }
+    bool exports_members() const { return grid.replicas.rank() == 0; }
+    template <class Ensemble>
+    std::size_t member_index(const Ensemble& ensemble, std::size_t i) const {
+        return static_cast<std::size_t>(ensemble.first_member()) + i;
+    }
+    /// The JSON arrays of every rank concatenated on rank 0 (in rank order).
+    nlohmann::json gather(const nlohmann::json& local) const {
+        const std::string text = local.dump();
+        const auto parts = grid.world.gather(std::vector<char>(text.begin(), text.end()), 0, "results");
+        nlohmann::json all = nlohmann::json::array();
+        for (const std::vector<char>& part : parts) {
+            for (const nlohmann::json& item : nlohmann::json::parse(part.begin(), part.end())) all.push_back(item);
+        }
+        return all;
+    }
+};
+#endif
 
 /// Keys that may differ between a checkpoint's config and the resuming config: none of
 /// them changes the path a fault-free run takes.
@@ -173,9 +243,9 @@ std::string member_directory(const std::string& directory, std::size_t i, std::s
     return count == 1 ? directory + "/sae" : directory + "/sae_" + std::to_string(i);
 }
 
-template <class Ensemble, class Source>
+template <class Ensemble, class Source, class Run = SingleProcess>
 int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool resume,
-               const SyntheticGenerator<typename Ensemble::scalar_type>* generator) {
+               const SyntheticGenerator<typename Ensemble::scalar_type>* generator, const Run& run = {}) {
     const std::string& directory = config.output.directory;
     const std::string checkpoint = directory + "/checkpoint.safetensors";
     const nlohmann::json config_json = to_json(config);
@@ -184,23 +254,28 @@ int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool
     remove_stale_temporaries(directory);
     if (resume) {
         if (!have_checkpoint) throw io_error(checkpoint + ": no checkpoint to resume from");
-        const nlohmann::json saved = resume_training(checkpoint, ensemble, source);
+        const nlohmann::json saved = run.resume(checkpoint, ensemble, source);
         check_resume_config(saved, config_json, checkpoint);
-        std::cerr << "sae train: resumed from " << checkpoint << " at step " << ensemble.step() << "\n";
+        if (run.is_root()) std::cerr << "sae train: resumed from " << checkpoint << " at step " << ensemble.step() << "\n";
     } else if (have_checkpoint) {
         throw io_error(checkpoint + ": already exists; pass --resume to continue that run or choose another output.directory");
     }
     // The logs continue from the step training starts at (0 for a fresh run).
-    trim_log_after(directory + "/metrics.jsonl", ensemble.step());
-    trim_log_after(directory + "/faults.jsonl", ensemble.step());
-    save_run_config(directory + "/config.json", config);
+    if (run.is_root()) {
+        trim_log_after(directory + "/metrics.jsonl", ensemble.step());
+        trim_log_after(directory + "/faults.jsonl", ensemble.step());
+        save_run_config(directory + "/config.json", config);
+    }
 
     std::optional<std::size_t> checkpoint_step;
     if (resume) checkpoint_step = ensemble.step();
-    RunCallbacks callbacks(config.output, directory, [&](std::size_t step) {
-        save_training_checkpoint(checkpoint, ensemble, source, config_json);
-        checkpoint_step = step;
-    });
+    RunCallbacks callbacks(
+        config.output, directory,
+        [&](std::size_t step) {
+            run.save(checkpoint, ensemble, source, config_json);
+            checkpoint_step = step;
+        },
+        run.is_root(), run.agreement());
     TrainSummary summary;
     try {
         summary = train(ensemble, source, config.trainer, callbacks);
@@ -211,30 +286,34 @@ int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool
                                                    "and continue with --resume"
                                              : std::string("no checkpoint was written before the fault")));
     }
-    if (summary.skipped_batches > 0) {
+    if (summary.skipped_batches > 0 && run.is_root()) {
         std::cerr << "sae train: " << summary.skipped_batches << " batch(es) skipped for numeric faults (see "
                   << directory << "/faults.jsonl)\n";
     }
 
     const auto& members = ensemble.members();
+    const std::size_t member_count = config.mfr ? static_cast<std::size_t>(config.mfr->num_saes) : 1;
     SaeFileInfo info;
     info.model_name = config.model_name;
     info.hook_name = config.hook_name;
     nlohmann::json recovery = nlohmann::json::array();
-    for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t i = 0; i < members.size() && run.exports_members(); ++i) {
+        const std::size_t index = run.member_index(ensemble, i);
         const auto exported = members[i].exported_model();
         if constexpr (std::is_same_v<std::decay_t<decltype(exported.activation())>, BatchTopK<typename Ensemble::scalar_type>>) {
             if (!exported.activation().threshold_estimated()) continue;  // nothing trained yet
         }
-        save_saelens(member_directory(directory, i, members.size()), exported, info);
+        save_saelens(member_directory(directory, index, member_count), exported, info);
         if (generator != nullptr) {
             const Recovery r = feature_recovery(generator->true_features(), exported.W_dec(), MatchingMode::one_to_one);
-            recovery.push_back({{"member", i}, {"mmcs", r.mmcs}, {"fraction_above_0.9", r.fraction_above}});
+            recovery.push_back({{"member", index}, {"mmcs", r.mmcs}, {"fraction_above_0.9", r.fraction_above}});
         }
     }
+    recovery = run.gather(recovery);
+    if (!run.is_root()) return summary.stopped_early ? 1 : 0;  // rank 0 holds member 0 and reports
     std::cout << "sae train: " << summary.steps << " steps in " << summary.seconds << " s; step " << ensemble.step()
-              << " of " << config.trainer.total_steps << "; SAE(s) in " << member_directory(directory, 0, members.size())
-              << (members.size() > 1 ? " ..." : "") << "\n";
+              << " of " << config.trainer.total_steps << "; SAE(s) in " << member_directory(directory, 0, member_count)
+              << (member_count > 1 ? " ..." : "") << "\n";
     if (generator != nullptr) {
         write_file_atomically(directory + "/recovery.json", recovery.dump(2) + "\n");
         for (const nlohmann::json& r : recovery) {
@@ -256,12 +335,53 @@ int train_loop(const RunConfig& config, Ensemble& ensemble, Source& source, bool
     return 0;
 }
 
-template <class Scalar, template <class> class Act>
-int train_as(const RunConfig& config, bool resume) {
+/// How the run is launched: one process, or one rank of an MPI job.
+struct Launch {
+    bool resume = false;
+    bool mpi = false;
+    Index data_replicas = 0;  ///< 0: default_replicas
+};
+
+/// P / E with E the largest divisor of P not above `members`: members spread as
+/// widely as they go, the rest of the ranks split the batches.
+inline int default_replicas(int ranks, Index members) {
+    int spread = 1;
+    for (int e = 1; e <= ranks && e <= members; ++e) {
+        if (ranks % e == 0) spread = e;
+    }
+    return ranks / spread;
+}
+
+/// The ensemble (in this process, or spread over the MPI job) trained on `source`.
+template <class Scalar, template <class> class Act, class Source>
+int train_on(const RunConfig& config, Source& source, const Launch& launch, const SyntheticGenerator<Scalar>* generator) {
     MfrConfig mfr = config.mfr.value_or(MfrConfig{});
     if (!config.mfr) mfr.num_saes = 1;
-    MfrEnsemble<Scalar, Act> ensemble(mfr, config.model.autoencoder, activation_config_as<Act, Scalar>(config.model.activation),
-                                      config.training, config.seed);
+    const auto activation = activation_config_as<Act, Scalar>(config.model.activation);
+#if defined(SAE_CLI_WITH_MPI)
+    if (launch.mpi) {
+        const Communicator world;
+        if (world.size() > 1 && config.trainer.faults.needs_rollback()) {
+            // Undoing a step needs every rank's own copy of its state; the distributed
+            // ensemble's state is assembled on rank 0 only (for checkpoints).
+            throw config_error("trainer.faults: \"skip_batch\" for loss or state faults undoes the step, which --mpi on " +
+                               std::to_string(world.size()) + " ranks does not support; use \"stop\" and --resume");
+        }
+        const int replicas =
+            launch.data_replicas > 0 ? static_cast<int>(launch.data_replicas) : default_replicas(world.size(), mfr.num_saes);
+        const ProcessGrid grid = make_process_grid(world, replicas);
+        DistributedMfrEnsemble<Scalar, Act> ensemble(grid, mfr, config.model.autoencoder, activation, config.training,
+                                                     config.seed);
+        RankSliceSource<Source> slices(source, grid.replicas);
+        return train_loop(config, ensemble, slices, launch.resume, generator, MpiRank{grid});
+    }
+#endif
+    MfrEnsemble<Scalar, Act> ensemble(mfr, config.model.autoencoder, activation, config.training, config.seed);
+    return train_loop(config, ensemble, source, launch.resume, generator);
+}
+
+template <class Scalar, template <class> class Act>
+int train_as(const RunConfig& config, const Launch& launch) {
     const DataConfig& data = config.data;
     const Index d_in = config.model.autoencoder.d_in;
     if (data.source == DataSource::synthetic) {
@@ -271,7 +391,7 @@ int train_as(const RunConfig& config, bool resume) {
                                " differs from model.autoencoder.d_in = " + std::to_string(d_in));
         }
         SyntheticBatchSource<Scalar> source(generator, static_cast<Index>(data.batch_size));
-        return train_loop(config, ensemble, source, resume, &generator);
+        return train_on<Scalar, Act>(config, source, launch, &generator);
     }
     ShardSourceConfig shards;
     shards.files = data.train_files;
@@ -291,23 +411,45 @@ int train_as(const RunConfig& config, bool resume) {
                            " rows give (" + std::to_string(source.batches_available()) +
                            " batches); raise data.epochs or lower trainer.total_steps");
     }
-    return train_loop(config, ensemble, source, resume, static_cast<const SyntheticGenerator<Scalar>*>(nullptr));
+    return train_on<Scalar, Act>(config, source, launch, static_cast<const SyntheticGenerator<Scalar>*>(nullptr));
 }
 
 template <class Scalar>
-int train_with_scalar(const RunConfig& config, bool resume) {
+int train_with_scalar(const RunConfig& config, const Launch& launch) {
     const std::string architecture = config.model.activation.architecture();
-    if (architecture == TopK<Scalar>::architecture) return train_as<Scalar, TopK>(config, resume);
-    if (architecture == BatchTopK<Scalar>::architecture) return train_as<Scalar, BatchTopK>(config, resume);
-    if (architecture == JumpReLU<Scalar>::architecture) return train_as<Scalar, JumpReLU>(config, resume);
-    return train_as<Scalar, ReluL1>(config, resume);
+    if (architecture == TopK<Scalar>::architecture) return train_as<Scalar, TopK>(config, launch);
+    if (architecture == BatchTopK<Scalar>::architecture) return train_as<Scalar, BatchTopK>(config, launch);
+    if (architecture == JumpReLU<Scalar>::architecture) return train_as<Scalar, JumpReLU>(config, launch);
+    return train_as<Scalar, ReluL1>(config, launch);
+}
+
+/// Trains as one rank of an MPI job; a failure on any rank ends the whole job with
+/// "sae train: rank R of P: ..." (its peers would otherwise wait forever).
+int train_as_mpi_rank(int argc, char** argv, const RunConfig& config, const Launch& launch) {
+#if defined(SAE_CLI_WITH_MPI)
+    MpiEnvironment environment(argc, argv);
+    const Communicator world;
+    try {
+        return train_with_scalar<float>(config, launch);
+    } catch (const std::exception& e) {
+        std::cerr << "sae train: rank " << world.rank() << " of " << world.size() << ": " << e.what() << std::endl;
+        world.abort(1);
+    }
+#else
+    (void)argc;
+    (void)argv;
+    (void)config;
+    (void)launch;
+    throw usage_error("train: --mpi: this sae was built without MPI (configure libsae with MPI installed)");
+#endif
 }
 
 }  // namespace train_command
 
 int run_train(int argc, char** argv) {
     using namespace train_command;
-    const Arguments args(argc, argv, 2, {{"config", true}, {"resume", false}}, "train");
+    const Arguments args(argc, argv, 2, {{"config", true}, {"resume", false}, {"mpi", false}, {"data-replicas", true}},
+                         "train");
     if (print_help_if_asked(args, help)) return 0;
     if (!args.positional().empty()) throw usage_error("train: unexpected argument '" + args.positional().front() + "'");
     const RunConfig config = load_run_config(args.require("config"));
@@ -320,7 +462,13 @@ int run_train(int argc, char** argv) {
         throw config_error(args.require("config") + ": model.dtype: the sae tool trains in float32 only; "
                            "use the C++ API for float64 training");
     }
-    return train_with_scalar<float>(config, args.flag("resume"));
+    Launch launch;
+    launch.resume = args.flag("resume");
+    launch.mpi = args.flag("mpi");
+    launch.data_replicas = args.integer("data-replicas", 0, 1);
+    if (launch.data_replicas > 0 && !launch.mpi) throw usage_error("train: --data-replicas needs --mpi");
+    if (launch.mpi) return train_as_mpi_rank(argc, argv, config, launch);
+    return train_with_scalar<float>(config, launch);
 }
 
 }  // namespace sae::cli

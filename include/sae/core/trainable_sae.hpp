@@ -20,7 +20,8 @@
 ///     batch and t the target rate (default k / d_sae), if
 ///     mean_j (|r_j - t| / t)^3 > threshold, the SAE gets fresh weights and a fresh
 ///     Adam, and step 2 is repeated;
-///  4. (caller may add a term to the decoder-row gradient here: coupling_gradient())
+///  4. (caller may add a term to the decoder-row gradient here: coupling_gradient();
+///     a data-parallel caller may replace the data gradient: exchange_gradients())
 ///  5. decoder projection, clipping, Adam with the scheduled rate, decoder
 ///     renormalisation, dead-latent counters.
 ///
@@ -151,6 +152,7 @@ public:
         detail::check_training_batch<Scalar>(batch, model_.d_in(), "TrainableSae::train_step");
         if (!initialised_) initialise_from(batch);
         reinitialized_ = false;
+        exchanged_active_ = false;
         const ConstMatrixRef<Scalar> x = scaled(batch);
         LossBreakdown loss = evaluate(x);
         if (training_.reinit.enabled) {
@@ -175,14 +177,16 @@ public:
         }
         const Matrix<Scalar>* coupling = coupling_active_ ? &coupling_ : nullptr;
         coupling_active_ = false;
+        const bool exchanged = exchanged_active_;
+        exchanged_active_ = false;
         Scalar scale(1);
         if (training_.max_grad_norm > 0.0) {
-            grad_norm_ = fused_update(coupling, nullptr, scale);
+            grad_norm_ = fused_update(coupling, exchanged, nullptr, scale);
             if (grad_norm_ > training_.max_grad_norm) scale = static_cast<Scalar>(training_.max_grad_norm / grad_norm_);
         }
         learning_rate_ = training_.learning_rate.at(step_);
         const std::vector<typename Adam<Scalar>::ParameterStep> steps = adam_.begin_step(parameter_shapes(), learning_rate_);
-        const double norm = fused_update(coupling, &steps, scale);
+        const double norm = fused_update(coupling, exchanged, &steps, scale);
         if (!(training_.max_grad_norm > 0.0)) grad_norm_ = norm;
         if (model_.config().tied) model_.refresh_tied_decoder();
         firing_.update(cache_.code);
@@ -198,6 +202,48 @@ public:
         coupling_active_ = true;
         return coupling_;
     }
+
+    /// The data gradient of a step in the form exchange_gradients() hands out: row j of
+    /// `decoder` is dL/dW_dec row j (decoder-row space, before the projection), row j of
+    /// `encoder` is dL/dW_enc column j; both [d_sae, d_in].
+    struct LatentGradients {
+        Matrix<Scalar> decoder;
+        Matrix<Scalar> encoder;
+    };
+
+    /// For data-parallel training (sae/mpi/data_parallel.hpp), between compute_gradients
+    /// and apply_gradients: forms this step's data gradient (without coupling_gradient(),
+    /// which depends only on the weights) and calls `exchange(name, data, size)` once per
+    /// tensor — "W_dec" and "W_enc" (LatentGradients' layout), "b_enc", "b_dec" and the
+    /// activation's parameter name, if it trains one — so that it can replace the values
+    /// in place, e.g. by their mean over the ranks. The next apply_gradients then uses
+    /// them instead of the batch's own. This materialises 2 x [d_sae, d_in] values, which
+    /// the fused single-process step never stores: the price of one collective per step.
+    template <class Exchange>
+    void exchange_gradients(Exchange&& exchange) {
+        const Index d_in = model_.d_in(), d_sae = model_.d_sae();
+        exchanged_.decoder.resize(d_sae, d_in);
+        exchanged_.encoder.resize(d_sae, d_in);
+        detail::parallel_for((d_sae + detail::latent_block_size - 1) / detail::latent_block_size, [&](Index block, int) {
+            const Index first = block * detail::latent_block_size;
+            latent_block_gradient(model_, cache_, block, nullptr, exchanged_.decoder.row(first).data(),
+                                  exchanged_.encoder.row(first).data());
+        });
+        const auto hand_over = [&](const std::string& name, Scalar* data, Index size) {
+            if (size > 0) exchange(name, data, static_cast<std::size_t>(size));
+        };
+        hand_over("W_dec", exchanged_.decoder.data(), exchanged_.decoder.size());
+        hand_over("W_enc", exchanged_.encoder.data(), exchanged_.encoder.size());
+        hand_over("b_enc", cache_.d_b_enc.data(), cache_.d_b_enc.size());
+        if (model_.config().decoder_bias) hand_over("b_dec", cache_.d_b_dec.data(), cache_.d_b_dec.size());
+        if constexpr (Model::Activation::trains_parameter) {
+            hand_over(model_.activation().parameter_name(), parameter_gradient_.data(), parameter_gradient_.size());
+        }
+        exchanged_active_ = true;
+    }
+
+    /// The gradient of the last exchange_gradients, after the exchange.
+    const LatentGradients& exchanged_gradients() const { return exchanged_; }
 
     /// The named metrics of the last step.
     StepReport report(const LossBreakdown& loss) const {
@@ -433,8 +479,9 @@ private:
     /// renormalises the decoder rows. Returns the global gradient norm (before `scale`).
     /// Without `steps` a non-finite gradient throws at once (nothing has changed); with
     /// them, after every finite block has been applied.
-    double fused_update(const Matrix<Scalar>* coupling, const std::vector<typename Adam<Scalar>::ParameterStep>* steps,
-                        Scalar scale) {
+    /// With `exchanged`, the data gradient comes from exchange_gradients instead of the cache.
+    double fused_update(const Matrix<Scalar>* coupling, bool exchanged,
+                        const std::vector<typename Adam<Scalar>::ParameterStep>* steps, Scalar scale) {
         const Index d_in = model_.d_in(), d_sae = model_.d_sae();
         const bool tied = model_.config().tied;
         constexpr Index block_latents = detail::latent_block_size;
@@ -454,7 +501,13 @@ private:
             UpdateScratch& buffers = update_scratch_[static_cast<std::size_t>(slot)];
             buffers.decoder.resize(block_latents, d_in);
             buffers.encoder.resize(block_latents, d_in);
-            latent_block_gradient(model_, cache_, block, coupling, buffers.decoder.data(), buffers.encoder.data());
+            if (exchanged) {
+                buffers.decoder.topRows(count) = exchanged_.decoder.middleRows(first, count);
+                buffers.encoder.topRows(count) = exchanged_.encoder.middleRows(first, count);
+                if (coupling != nullptr) buffers.decoder.topRows(count) += coupling->middleRows(first, count);
+            } else {
+                latent_block_gradient(model_, cache_, block, coupling, buffers.decoder.data(), buffers.encoder.data());
+            }
             for (Index i = 0; i < count; ++i) {
                 project_latent_gradient(model_, first + i, buffers.decoder.row(i).data(), buffers.encoder.row(i).data());
             }
@@ -531,6 +584,8 @@ private:
     LossBreakdown last_loss_;
     Matrix<Scalar> coupling_;               ///< see coupling_gradient()
     bool coupling_active_ = false;
+    LatentGradients exchanged_;             ///< see exchange_gradients()
+    bool exchanged_active_ = false;
     std::vector<UpdateScratch> update_scratch_;
     std::vector<double> block_squares_;
     std::vector<char> block_fault_;  ///< per latent block: 0, or 1 + the index of the first non-finite part

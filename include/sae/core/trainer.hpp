@@ -29,6 +29,11 @@
 ///               for_each_state_tensor / members() / model()+optimizer() and
 ///               members() / firing() for the state and dead-latent checks
 ///               (numeric_faults.hpp). TrainableSae and MfrEnsemble provide them all.
+///     optional: std::optional<NumericFault> agree_on_fault(const std::optional<NumericFault>&)
+///                   a model spread over processes returns the fault that all of
+///                   them handle at this point of the step (or none), given the one
+///                   found here; called after the batch check and after each step
+///                   (sae/mpi/step_agreement.hpp).
 ///
 /// CONCEPT BatchSource   (abstract)
 ///     void next_batch(Matrix<scalar_type>& out);
@@ -273,6 +278,23 @@ void call_step_end(Callback& callback, const StepReport& report, bool& stop, std
     }
 }
 
+/// A distributed model decides with its other processes which fault all of them handle
+/// (sae/mpi/step_agreement.hpp); a local model handles its own.
+template <class Model, class = void>
+struct has_agree_on_fault : std::false_type {};
+template <class Model>
+struct has_agree_on_fault<Model, void_t<decltype(std::declval<Model&>().agree_on_fault(std::declval<const std::optional<NumericFault>&>()))>>
+    : std::true_type {};
+
+template <class Model>
+std::optional<NumericFault> agreed_fault(Model& model, std::optional<NumericFault> fault) {
+    if constexpr (has_agree_on_fault<Model>::value) {
+        return model.agree_on_fault(fault);
+    } else {
+        return fault;
+    }
+}
+
 template <class Callback>
 void call_numeric_fault(Callback& callback, const NumericFault& fault) {
     if constexpr (has_on_numeric_fault<Callback>::value) callback.on_numeric_fault(fault);
@@ -362,7 +384,7 @@ TrainSummary run_training(Model& model, BatchSource& source, const TrainerConfig
             throw shape_error("the batch source returned an empty batch for step " + std::to_string(step));
         }
         if (config.check_finite) {
-            if (std::optional<NumericFault> fault = find_input_fault(batch, step)) {
+            if (std::optional<NumericFault> fault = detail::agreed_fault(model, find_input_fault(batch, step))) {
                 if (handle(std::move(*fault))) continue;
             }
         }
@@ -391,6 +413,7 @@ TrainSummary run_training(Model& model, BatchSource& source, const TrainerConfig
             if (!fault) fault = monitor.check_loss(report.loss, step);
             if (!fault) fault = monitor.check_dead_latents(model, report, step);
         }
+        fault = detail::agreed_fault(model, std::move(fault));
         if (fault && handle(std::move(*fault))) continue;
 
         monitor.accept(report.loss);

@@ -70,18 +70,27 @@ public:
         : config_((config.validate(), config)), penalty_term_(config.num_saes, config.matching) {
         members_.reserve(static_cast<std::size_t>(config.num_saes));
         for (Index i = 0; i < config.num_saes; ++i) {
-            ActivationConfig member_activation = activation_config;
-            if (config.scale_k_by_member) {
-                if constexpr (detail::has_k<ActivationConfig>::value) {
-                    member_activation.k = activation_config.k * (i + 1);
-                } else {
-                    throw config_error("scale_k_by_member: the activation has no k");
-                }
-            }
-            members_.emplace_back(model_config, member_activation, training,
-                                  derive_seed(seed, static_cast<std::uint64_t>(i)));
+            members_.emplace_back(model_config, member_activation_config(config, activation_config, i), training,
+                                  member_seed(seed, i));
         }
     }
+
+    /// Member i's activation settings (k scaled by i + 1 under scale_k_by_member).
+    static ActivationConfig member_activation_config(const MfrConfig& config, const ActivationConfig& activation_config,
+                                                     Index i) {
+        ActivationConfig member_activation = activation_config;
+        if (config.scale_k_by_member) {
+            if constexpr (detail::has_k<ActivationConfig>::value) {
+                member_activation.k = activation_config.k * (i + 1);
+            } else {
+                throw config_error("scale_k_by_member: the activation has no k");
+            }
+        }
+        return member_activation;
+    }
+
+    /// Member i's seed for an ensemble seeded by `seed`.
+    static std::uint64_t member_seed(std::uint64_t seed, Index i) { return derive_seed(seed, static_cast<std::uint64_t>(i)); }
 
     /// One coupled step of every member on the same batch. Members are independent
     /// until the penalty, so with OpenMP enabled they compute their gradients (and

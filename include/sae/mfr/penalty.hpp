@@ -25,7 +25,9 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +46,10 @@ public:
     /// D for `decoders` (one [n_i, d] matrix per member). When `gradients` is not
     /// empty, adds `weight * dD/dW_i` to `*gradients[i]` (same shapes as decoders).
     /// Matchings are recomputed when `refresh` is true or none exists yet.
+    /// A null `gradients[i]` means member i's gradient is not wanted: a pair whose two
+    /// gradients are both null is skipped (not matched, counted as 0 in the returned
+    /// mean; its entry of pair_dissimilarities() is NaN). A distributed ensemble uses
+    /// this to evaluate only the pairs that touch the members it holds.
     double evaluate(const std::vector<const Matrix<Scalar>*>& decoders, bool refresh, double weight,
                     const std::vector<Matrix<Scalar>*>& gradients) {
         check_members(decoders, gradients);
@@ -61,10 +67,14 @@ public:
         });
         const double pair_weight = weight / static_cast<double>(pairs_.size());
         double dissimilarity = 0.0;
-        for (Pair& pair : pairs_) {
+        pair_dissimilarities_.assign(pairs_.size(), std::numeric_limits<double>::quiet_NaN());
+        for (std::size_t p = 0; p < pairs_.size(); ++p) {
+            Pair& pair = pairs_[p];
             const std::size_t a = static_cast<std::size_t>(pair.a), b = static_cast<std::size_t>(pair.b);
             Matrix<Scalar>* grad_a = gradients.empty() ? nullptr : gradients[a];
             Matrix<Scalar>* grad_b = gradients.empty() ? nullptr : gradients[b];
+            if (!gradients.empty() && grad_a == nullptr && grad_b == nullptr) continue;
+            if (refresh || pair.a_to_b.a_index.empty()) rematch(pair, directions[a], directions[b]);
             double similarity = 0.0;
             if (mode_ == MatchingMode::one_to_one) {
                 similarity = matched_cosine(pair.a_to_b, directions[a], directions[b], norms[a], norms[b], pair_weight,
@@ -75,12 +85,18 @@ public:
                              0.5 * matched_cosine(pair.b_to_a, directions[b], directions[a], norms[b], norms[a],
                                                   0.5 * pair_weight, grad_b, grad_a);
             }
+            pair_dissimilarities_[p] = 1.0 - similarity;
             dissimilarity += 1.0 - similarity;
         }
         return dissimilarity / static_cast<double>(pairs_.size());
     }
 
     MatchingMode mode() const { return mode_; }
+    /// 1 - MMCS of every pair (a < b, in order (0,1), (0,2), ..., (1,2), ...) at the
+    /// last evaluate; NaN for a pair it skipped.
+    const std::vector<double>& pair_dissimilarities() const { return pair_dissimilarities_; }
+    /// The members of pair `p` (same order as pair_dissimilarities()).
+    std::pair<Index, Index> pair_members(std::size_t p) const { return {pairs_.at(p).a, pairs_.at(p).b}; }
     std::size_t num_pairs() const { return pairs_.size(); }
 
     /// The cached matchings (they persist between refreshes, so a resumed run needs
@@ -133,7 +149,7 @@ private:
                                   std::to_string(decoders[i]->cols()) + " but decoder 0 has " +
                                   std::to_string(decoders.front()->cols()));
             }
-            if (!gradients.empty() && (gradients[i]->rows() != decoders[i]->rows() ||
+            if (!gradients.empty() && gradients[i] != nullptr && (gradients[i]->rows() != decoders[i]->rows() ||
                                        gradients[i]->cols() != decoders[i]->cols())) {
                 throw shape_error("MfrPenalty: gradient " + std::to_string(i) + " does not match its decoder's shape");
             }
@@ -176,10 +192,8 @@ private:
             const Index j = match.b_index[p];
             const Scalar c = u.row(i).dot(v.row(j));
             total += static_cast<double>(c);
-            if (grad_u != nullptr) {
-                grad_u->row(i) += (step / norms_u(i)) * (v.row(j) - c * u.row(i));
-                grad_v->row(j) += (step / norms_v(j)) * (u.row(i) - c * v.row(j));
-            }
+            if (grad_u != nullptr) grad_u->row(i) += (step / norms_u(i)) * (v.row(j) - c * u.row(i));
+            if (grad_v != nullptr) grad_v->row(j) += (step / norms_v(j)) * (u.row(i) - c * v.row(j));
         }
         return total / static_cast<double>(count);
     }
@@ -188,6 +202,7 @@ private:
     std::vector<Pair> pairs_;
     std::vector<Matrix<Scalar>> directions_;  ///< per member: unit decoder rows
     std::vector<RowVector<Scalar>> norms_;    ///< per member: decoder row norms
+    std::vector<double> pair_dissimilarities_;
 };
 
 }  // namespace sae
