@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,59 @@ TEST_CASE("A saved stream position resumes the identical stream", "[shards][resu
     // A position saved on other data (here: another seed) is refused.
     sae::ShardSource<float> other(config_for(shards, 8, 32, 3, 10));
     REQUIRE_THROWS_WITH(other.load_state(state), Catch::Contains("data"));
+}
+
+TEST_CASE("Batch parts: P sources each read their rows, together the whole stream", "[shards][parts]") {
+    const Shards shards;
+    // Batch 7 against windows of 32 rows (chunks of 8) and 178 rows: batches cross
+    // window and epoch ends; buffer 0 is file order.
+    const Index buffer = GENERATE(Index{32}, Index{0});
+    const int parts = GENERATE(1, 2, 3, 5);
+    INFO("buffer " << buffer << ", parts " << parts);
+    sae::ShardSource<float> whole(config_for(shards, 7, buffer, 3, 4));
+    const std::size_t batches = 70;  // 490 rows: into the third epoch
+    const std::vector<Index> expected = stream(whole, batches);
+
+    std::vector<std::unique_ptr<sae::ShardSource<float>>> sources;
+    for (int p = 0; p < parts; ++p) {
+        sources.push_back(std::make_unique<sae::ShardSource<float>>(config_for(shards, 7, buffer, 3, 4)));
+        sources.back()->keep_batch_part(p, parts);
+    }
+    std::vector<Index> joined;
+    sae::Matrix<float> batch;
+    for (std::size_t b = 0; b < batches; ++b) {
+        Index rows = 0;
+        for (int p = 0; p < parts; ++p) {
+            sources[static_cast<std::size_t>(p)]->next_batch(batch);
+            // Rank p's rows: [7 p / P, 7 (p + 1) / P), as rank_rows in sae/mpi/data_parallel.hpp.
+            REQUIRE(batch.rows() == 7 * (p + 1) / parts - 7 * p / parts);
+            for (Index r = 0; r < batch.rows(); ++r) joined.push_back(row_id(batch, r));
+            rows += batch.rows();
+        }
+        REQUIRE(rows == 7);
+    }
+    CHECK(joined == expected);
+
+    // A part keeps only its share of a window in memory... and a position saved by one
+    // part resumes the whole stream, or another split of it.
+    sae::StateDict<float> state;
+    sources.front()->save_state(state);
+    sae::ShardSource<float> resumed(config_for(shards, 7, buffer, 3, 4));
+    resumed.load_state(state);
+    sae::ShardSource<float> continued(config_for(shards, 7, buffer, 3, 4));
+    stream(continued, batches);
+    CHECK(stream(resumed, 5) == stream(continued, 5));
+    sae::ShardSource<float> second_half(config_for(shards, 7, buffer, 3, 4));
+    second_half.load_state(state);
+    second_half.keep_batch_part(1, 2);
+    second_half.next_batch(batch);
+    REQUIRE(batch.rows() == 4);
+    sae::ShardSource<float> reference(config_for(shards, 7, buffer, 3, 4));
+    stream(reference, batches);
+    const std::vector<Index> next = stream(reference, 1);
+    for (Index r = 0; r < 4; ++r) CHECK(row_id(batch, r) == next[static_cast<std::size_t>(3 + r)]);
+
+    CHECK_THROWS_AS(resumed.keep_batch_part(2, 2), sae::config_error);
 }
 
 TEST_CASE("Bad shard sets are rejected with the file named", "[shards][errors]") {

@@ -8,6 +8,8 @@
 #include <sae/core/activations/relu_l1.hpp>
 #include <sae/core/activations/topk.hpp>
 #include <sae/core/trainer.hpp>
+#include <sae/data/shard_source.hpp>
+#include <sae/io/npy.hpp>
 #include <sae/mpi/mpi.hpp>
 
 #include "seeded_batches.hpp"
@@ -263,6 +265,44 @@ TEST_CASE("A numeric fault on one rank is handled alike on every rank", "[mpi]")
         // Every rank is still in step: a collective after the fault completes.
         CHECK(world.sum<int>(1, "ranks after the fault") == world.size());
     }
+}
+
+TEST_CASE("Data-parallel training on shard files: each rank reads its own rows", "[mpi]") {
+    const sae::Communicator world;
+    const SharedTempDir dir(world);
+    sae::ShardSourceConfig shards;
+    shards.batch_size = batch_rows;
+    shards.shuffle_buffer_rows = 40;
+    shards.chunks_per_window = 4;
+    shards.epochs = 2;
+    shards.seed = 6;
+    for (int file = 0; file < 3; ++file) shards.files.push_back(dir.path() + "/shard" + std::to_string(file) + ".npy");
+    if (world.is_root()) {
+        Batches rows(31, d_in, 50);
+        Matrix<float> shard;
+        for (const std::string& path : shards.files) {
+            rows.next_batch(shard);
+            sae::write_npy(path, shard);
+        }
+    }
+    MPI_Barrier(world.handle());
+
+    sae::TrainingConfig training;
+    training.learning_rate.base_rate = 1e-2;
+    sae::TrainerConfig trainer;
+    trainer.total_steps = 9;  // 117 rows: the second epoch
+    sae::TrainableSae<float, sae::TopK> single(model_config(), topk(), training, 2);
+    sae::ShardSource<float> single_source(shards);
+    sae::train(single, single_source, trainer);
+
+    sae::TrainableSae<float, sae::TopK> replica(model_config(), topk(), training, 2);
+    sae::DataParallelSae<float, sae::TopK> model(replica, world);
+    sae::ShardSource<float> shard_source(shards);
+    sae::RankSliceSource<sae::ShardSource<float>> source(shard_source, world);
+    CHECK(shard_source.part_rows() == sae::rank_rows(batch_rows, world.rank(), world.size()).second);
+    sae::train(model, source, trainer);
+    require_close(replica.model().W_enc(), single.model().W_enc(), 1e-5, "W_enc");
+    require_close(replica.model().W_dec(), single.model().W_dec(), 1e-5, "W_dec");
 }
 
 TEST_CASE("Data-parallel training refuses settings that need per-rank state", "[mpi]") {

@@ -28,6 +28,13 @@
 ///                           which cycles forever).
 ///   save_state / load_state the stream position, with a fingerprint of the shards so a
 ///                           checkpoint cannot silently continue on other data.
+///   keep_batch_part(r, P)   data-parallel training: hand out only rows
+///                           [B r / P, B (r + 1) / P) of every batch (rank r's part of
+///                           the batch the job trains on, sae/mpi/data_parallel.hpp), and
+///                           read only those rows from the files and keep only them in
+///                           the window. The stream itself is unchanged: the P parts of a
+///                           batch are the batch of one process, and the saved position
+///                           resumes with any number of parts.
 
 #include "../core/error.hpp"
 #include "../core/state_dict.hpp"
@@ -109,17 +116,25 @@ public:
         return cols_;
     }
 
-    /// Copies rows [first, first + count) into `out` and lets the kernel drop their pages.
+    /// Copies rows [first, first + count) into `out`; with `release`, lets the kernel
+    /// drop their pages.
     template <class Scalar>
-    void copy_rows(Index first, Index count, Eigen::Ref<Matrix<Scalar>> out) const {
+    void copy_rows(Index first, Index count, Eigen::Ref<Matrix<Scalar>> out, bool release = true) const {
         if (const auto* npy = std::get_if<std::unique_ptr<NpyRowReader>>(&reader_)) {
             (*npy)->template read_rows<Scalar>(first, count, out);
+        } else {
+            std::get<std::unique_ptr<SafetensorsFile>>(reader_)->template read_rows<Scalar>(tensor_, first, count, out);
+        }
+        if (release) release_rows(first, count);
+    }
+
+    /// Lets the kernel drop the pages of rows [first, first + count).
+    void release_rows(Index first, Index count) const {
+        if (const auto* npy = std::get_if<std::unique_ptr<NpyRowReader>>(&reader_)) {
             (*npy)->release(first, count);
             return;
         }
-        const SafetensorsFile& file = *std::get<std::unique_ptr<SafetensorsFile>>(reader_);
-        file.template read_rows<Scalar>(tensor_, first, count, out);
-        file.release(tensor_, first, count);
+        std::get<std::unique_ptr<SafetensorsFile>>(reader_)->release(tensor_, first, count);
     }
 
 private:
@@ -149,6 +164,7 @@ public:
             total_rows_ += shard.rows();
         }
         if (total_rows_ == 0) throw io_error(config_.files.front() + ": the shards hold no rows");
+        part_end_ = config_.batch_size;
         const Index buffer = config_.shuffle_buffer_rows > 0 ? config_.shuffle_buffer_rows : config_.batch_size;
         chunk_rows_ = std::max<Index>(1, (buffer + config_.chunks_per_window - 1) / config_.chunks_per_window);
         for (std::size_t s = 0; s < shards_.size(); ++s) {
@@ -158,6 +174,22 @@ public:
         }
         start_epoch(0);
     }
+
+    /// See the file comment; call before the first batch (or after load_state). Throws
+    /// config_error unless 0 <= part < parts.
+    void keep_batch_part(int part, int parts) {
+        if (parts < 1 || part < 0 || part >= parts) {
+            throw config_error("ShardSource::keep_batch_part: part " + std::to_string(part) + " of " + std::to_string(parts));
+        }
+        part_first_ = config_.batch_size * part / parts;
+        part_end_ = config_.batch_size * (part + 1) / parts;
+        const Index offset = offset_;
+        load_window(window_index_, window_start_);  // keep only this part's rows of the current window
+        offset_ = offset;
+    }
+
+    /// Rows per batch that next_batch hands out (the part's, after keep_batch_part).
+    Index part_rows() const { return part_end_ - part_first_; }
 
     Index input_dim() const { return d_in_; }
     Index total_rows() const { return total_rows_; }
@@ -171,13 +203,17 @@ public:
     }
 
     void next_batch(Matrix<Scalar>& out) {
-        out.resize(config_.batch_size, d_in_);
-        for (Index filled = 0; filled < out.rows();) {
+        out.resize(part_rows(), d_in_);
+        // Walk the whole batch of the stream, keeping positions [part_first_, part_end_).
+        for (Index position = 0; position < config_.batch_size;) {
             if (offset_ == window_rows()) advance_window();
-            const Index take = std::min(out.rows() - filled, window_rows() - offset_);
-            for (Index i = 0; i < take; ++i) out.row(filled + i) = window_.row(order_[static_cast<std::size_t>(offset_ + i)]);
+            const Index take = std::min(config_.batch_size - position, window_rows() - offset_);
+            const Index keep_first = std::max(position, part_first_), keep_end = std::min(position + take, part_end_);
+            for (Index p = keep_first; p < keep_end; ++p) {
+                out.row(p - part_first_) = window_.row(slot_[static_cast<std::size_t>(order_[static_cast<std::size_t>(offset_ + p - position)])]);
+            }
             offset_ += take;
-            filled += take;
+            position += take;
         }
         ++batches_served_;
     }
@@ -199,16 +235,22 @@ public:
         const std::size_t epoch = dict.template get<std::size_t>(prefix + "epoch");
         const std::size_t window = dict.template get<std::size_t>(prefix + "window");
         const Index offset = dict.template get<Index>(prefix + "offset");
+        const std::size_t batches_served = dict.template get<std::size_t>(prefix + "batches_served");
         start_epoch(epoch);
         if (window >= window_count() && !(window == 0 && chunks_.empty())) {
             throw io_error("checkpoint: value '" + prefix + "window' = " + std::to_string(window) + " is past the last window");
         }
-        load_window(window);
-        if (offset < 0 || offset > window_rows()) {
+        // Batches are always full, so the stream position is batches_served * batch_size.
+        const Index position = static_cast<Index>(batches_served) * config_.batch_size;
+        if (offset < 0 || offset > position) {
+            throw io_error("checkpoint: value '" + prefix + "offset' = " + std::to_string(offset) + " is outside the window");
+        }
+        load_window(window, position - offset);
+        if (offset > window_rows()) {
             throw io_error("checkpoint: value '" + prefix + "offset' = " + std::to_string(offset) + " is outside the window");
         }
         offset_ = offset;
-        batches_served_ = dict.template get<std::size_t>(prefix + "batches_served");
+        batches_served_ = batches_served;
     }
 
 private:
@@ -230,13 +272,15 @@ private:
     }
 
     bool shuffling() const { return config_.shuffle_buffer_rows > 0; }
-    Index window_rows() const { return window_.rows(); }
+    /// Rows of the current window (window_ holds only those this source hands out).
+    Index window_rows() const { return static_cast<Index>(order_.size()); }
     std::size_t window_count() const {
         const std::size_t per = static_cast<std::size_t>(config_.chunks_per_window);
         return (chunks_.size() + per - 1) / per;
     }
 
     void start_epoch(std::size_t epoch) {
+        const Index start = window_start_ + window_rows();  // the stream goes on where the last window ended
         epoch_ = epoch;
         chunk_order_.resize(chunks_.size());
         std::iota(chunk_order_.begin(), chunk_order_.end(), std::size_t{0});
@@ -244,12 +288,12 @@ private:
             std::mt19937_64 rng(derive_seed(config_.seed, 2 * epoch));
             std::shuffle(chunk_order_.begin(), chunk_order_.end(), rng);
         }
-        load_window(0);
+        load_window(0, start);
     }
 
     void advance_window() {
         if (window_index_ + 1 < window_count()) {
-            load_window(window_index_ + 1);
+            load_window(window_index_ + 1, window_start_ + window_rows());
             return;
         }
         if (config_.epochs != 0 && epoch_ + 1 >= config_.epochs) {
@@ -260,26 +304,60 @@ private:
         start_epoch(epoch_ + 1);
     }
 
-    /// Reads the chunks of window `index` into the buffer and draws its row order.
-    void load_window(std::size_t index) {
+    /// Draws the row order of window `index`, whose first row is row `start` of the
+    /// stream, and reads into the buffer the rows of its chunks that this source hands
+    /// out (all of them, unless keep_batch_part chose a part).
+    void load_window(std::size_t index, Index start) {
         window_index_ = index;
+        window_start_ = start;
         offset_ = 0;
         const std::size_t per = static_cast<std::size_t>(config_.chunks_per_window);
         const std::size_t begin = index * per, end = std::min(chunk_order_.size(), begin + per);
         Index rows = 0;
         for (std::size_t c = begin; c < end; ++c) rows += chunks_[chunk_order_[c]].rows;
-        window_.resize(rows, d_in_);
-        Index filled = 0;
-        for (std::size_t c = begin; c < end; ++c) {
-            const Chunk& chunk = chunks_[chunk_order_[c]];
-            shards_[chunk.shard].template copy_rows<Scalar>(chunk.first, chunk.rows, window_.middleRows(filled, chunk.rows));
-            filled += chunk.rows;
-        }
         order_.resize(static_cast<std::size_t>(rows));
         std::iota(order_.begin(), order_.end(), Index{0});
         if (shuffling()) {
             std::mt19937_64 rng(derive_seed(derive_seed(config_.seed, 2 * epoch_ + 1), index));
             std::shuffle(order_.begin(), order_.end(), rng);
+        }
+        // slot_[row of the window] = its row in window_, or -1 for a row of another part.
+        const bool whole = part_first_ == 0 && part_end_ == config_.batch_size;
+        slot_.assign(static_cast<std::size_t>(rows), whole ? 0 : -1);
+        Index kept = rows;
+        if (whole) {
+            std::iota(slot_.begin(), slot_.end(), Index{0});
+        } else {
+            for (Index o = 0; o < rows; ++o) {
+                const Index in_batch = (start + o) % config_.batch_size;
+                if (in_batch >= part_first_ && in_batch < part_end_) slot_[static_cast<std::size_t>(order_[static_cast<std::size_t>(o)])] = 1;
+            }
+            kept = 0;
+            for (Index& slot : slot_) slot = slot < 0 ? -1 : kept++;
+        }
+        window_.resize(kept, d_in_);
+        Index window_row = 0;
+        for (std::size_t c = begin; c < end; ++c) {
+            const Chunk& chunk = chunks_[chunk_order_[c]];
+            const ShardReader& shard = shards_[chunk.shard];
+            if (whole) {
+                shard.template copy_rows<Scalar>(chunk.first, chunk.rows, window_.middleRows(window_row, chunk.rows));
+            } else {
+                // Runs of consecutive kept rows, one copy each; the chunk's pages released once.
+                for (Index r = 0; r < chunk.rows;) {
+                    const Index slot = slot_[static_cast<std::size_t>(window_row + r)];
+                    if (slot < 0) {
+                        ++r;
+                        continue;
+                    }
+                    Index run = 1;
+                    while (r + run < chunk.rows && slot_[static_cast<std::size_t>(window_row + r + run)] == slot + run) ++run;
+                    shard.template copy_rows<Scalar>(chunk.first + r, run, window_.middleRows(slot, run), false);
+                    r += run;
+                }
+                shard.release_rows(chunk.first, chunk.rows);
+            }
+            window_row += chunk.rows;
         }
     }
 
@@ -289,12 +367,16 @@ private:
     std::vector<std::size_t> chunk_order_;
     Matrix<Scalar> window_;
     std::vector<Index> order_;
+    std::vector<Index> slot_;  ///< per window row: its row in window_, or -1 (see load_window)
     Index d_in_ = 0;
     Index total_rows_ = 0;
     Index chunk_rows_ = 1;
     std::size_t epoch_ = 0;
     std::size_t window_index_ = 0;
     Index offset_ = 0;
+    Index window_start_ = 0;  ///< the stream position of the window's first row
+    Index part_first_ = 0;    ///< keep_batch_part: rows [part_first_, part_end_) of each batch
+    Index part_end_ = 0;
     std::size_t batches_served_ = 0;
 };
 

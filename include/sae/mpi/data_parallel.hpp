@@ -8,8 +8,9 @@
 ///                             the union of the ranks' batches is exactly the batch a
 ///                             single process would train on, and the stream position
 ///                             in a checkpoint does not depend on P: a run resumes on
-///                             any number of ranks. Reading the whole batch costs
-///                             O(N d) per rank against O(N d n / P) of compute.
+///                             any number of ranks. A ShardSource reads only the rank's
+///                             rows from the files (keep_batch_part); other sources
+///                             make the whole batch, which is sliced.
 ///   DataParallelSae           wraps a TrainableSae and models the trainer's Model
 ///                             concept, so `train()`, its callbacks and checkpoints
 ///                             work unchanged: each step computes the rank's gradients,
@@ -39,6 +40,8 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sae {
@@ -72,7 +75,17 @@ inline std::pair<Index, Index> rank_rows(Index rows, int rank, int ranks) {
     return {first, last - first};
 }
 
-/// A BatchSource that hands this rank its slice of every batch of `Source`.
+namespace detail {
+template <class Source, class = void>
+struct reads_batch_parts : std::false_type {};
+template <class Source>
+struct reads_batch_parts<Source, std::void_t<decltype(std::declval<Source&>().keep_batch_part(0, 1))>> : std::true_type {};
+}  // namespace detail
+
+/// A BatchSource that hands this rank its slice of every batch of `Source`. A source
+/// that can read only a part of each batch (ShardSource::keep_batch_part) is asked to,
+/// so each rank reads only its own rows from the files; any other source yields whole
+/// batches, which are sliced here.
 template <class Source>
 class RankSliceSource {
 public:
@@ -81,15 +94,20 @@ public:
         if (ranks < 1 || rank < 0 || rank >= ranks) {
             throw config_error("RankSliceSource: rank " + std::to_string(rank) + " of " + std::to_string(ranks));
         }
+        if constexpr (detail::reads_batch_parts<Source>::value) source.keep_batch_part(rank, ranks);
     }
     RankSliceSource(Source& source, const Communicator& comm) : RankSliceSource(source, comm.rank(), comm.size()) {}
 
     template <class Scalar>
     void next_batch(Matrix<Scalar>& out) {
-        Matrix<Scalar> global;
-        source_->next_batch(global);
-        const auto [first, count] = rank_rows(global.rows(), rank_, ranks_);
-        out = global.middleRows(first, count);
+        if constexpr (detail::reads_batch_parts<Source>::value) {
+            source_->next_batch(out);
+        } else {
+            Matrix<Scalar> global;
+            source_->next_batch(global);
+            const auto [first, count] = rank_rows(global.rows(), rank_, ranks_);
+            out = global.middleRows(first, count);
+        }
     }
 
     template <class Dict>
