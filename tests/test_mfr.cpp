@@ -8,10 +8,19 @@
 
 #include "support/random_matrix.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <array>
 #include <cmath>
+#include <limits>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
@@ -32,6 +41,88 @@ sae::TrainingConfig paper_training(double lr) {
 }
 
 const sae::AutoencoderConfig tied_config(Index d_in, Index d_sae) { return {d_in, d_sae, true, false, true}; }
+
+using Decoders = std::vector<sae::Matrix<double>>;
+
+std::vector<const sae::Matrix<double>*> pointers_to(const Decoders& decoders) {
+    std::vector<const sae::Matrix<double>*> p;
+    for (const auto& d : decoders) p.push_back(&d);
+    return p;
+}
+
+std::vector<sae::Matrix<double>*> pointers_to(Decoders& gradients) {
+    std::vector<sae::Matrix<double>*> p;
+    for (auto& g : gradients) p.push_back(&g);
+    return p;
+}
+
+/// Members of different sizes (n_a != n_b) and row norms, so that one_to_one leaves
+/// rows unmatched and max_cosine rows receive several terms.
+Decoders uneven_decoders(Index width, std::uint64_t seed) {
+    return {sae::test::gaussian_matrix<double>(9, width, seed) * 2.0, sae::test::gaussian_matrix<double>(6, width, seed + 1),
+            sae::test::gaussian_matrix<double>(8, width, seed + 2) * 0.5, sae::test::gaussian_matrix<double>(7, width, seed + 3)};
+}
+
+/// The pair-by-pair formula (the penalty's first implementation), written out as the
+/// reference: for every pair in order, with matchings from the public matching API, the
+/// mean matched cosine and, per matched (i, j), -scale / M (v_j - c u_i) / ||w_i|| added
+/// to row i of a's gradient and the mirror to row j of b's.
+struct PairwiseReference {
+    double value = 0.0;
+    std::vector<double> pair_dissimilarities;
+    Decoders gradients;
+};
+
+PairwiseReference pairwise_reference(const Decoders& decoders, sae::MatchingMode mode, double weight) {
+    PairwiseReference r;
+    Decoders unit;
+    std::vector<sae::RowVector<double>> norms;
+    for (const auto& w : decoders) {
+        norms.push_back(w.rowwise().norm().transpose());
+        unit.push_back(norms.back().asDiagonal().inverse() * w);
+        r.gradients.push_back(sae::Matrix<double>::Zero(w.rows(), w.cols()));
+    }
+    const std::size_t m = decoders.size();
+    const double pair_weight = weight / static_cast<double>(m * (m - 1) / 2);
+    const auto matched = [&](const sae::FeatureMatch& match, std::size_t a, std::size_t b, double scale) {
+        const double count = static_cast<double>(match.a_index.size());
+        double total = 0.0;
+        for (std::size_t k = 0; k < match.a_index.size(); ++k) {
+            const Index i = match.a_index[k], j = match.b_index[k];
+            const double c = unit[a].row(i).dot(unit[b].row(j));
+            total += c;
+            r.gradients[a].row(i) += (-scale / count / norms[a](i)) * (unit[b].row(j) - c * unit[a].row(i));
+            r.gradients[b].row(j) += (-scale / count / norms[b](j)) * (unit[a].row(i) - c * unit[b].row(j));
+        }
+        return total / count;
+    };
+    for (std::size_t a = 0; a < m; ++a) {
+        for (std::size_t b = a + 1; b < m; ++b) {
+            const sae::Matrix<double> cosines = sae::cosine_similarity(decoders[a], decoders[b]);
+            double similarity = 0.0;
+            if (mode == sae::MatchingMode::one_to_one) {
+                similarity = matched(sae::match_features(cosines, mode), a, b, pair_weight);
+            } else {
+                const sae::Matrix<double> transposed = cosines.transpose();
+                similarity = 0.5 * matched(sae::match_features(cosines, mode), a, b, 0.5 * pair_weight) +
+                             0.5 * matched(sae::match_features(transposed, mode), b, a, 0.5 * pair_weight);
+            }
+            r.pair_dissimilarities.push_back(1.0 - similarity);
+            r.value += 1.0 - similarity;
+        }
+    }
+    r.value /= static_cast<double>(m * (m - 1) / 2);
+    return r;
+}
+
+/// The StateDict surface MfrPenalty::save_state / load_state use.
+struct JsonDict {
+    nlohmann::json values = nlohmann::json::object();
+    template <class T>
+    void set(const std::string& key, const T& value) { values[key] = value; }
+    template <class T>
+    T get(const std::string& key) const { return values.at(key).get<T>(); }
+};
 
 }  // namespace
 
@@ -116,6 +207,139 @@ TEST_CASE("MFR penalty on the pairs of some members only", "[mfr][penalty]") {
     CHECK_THAT(d_some, WithinAbs((pairs[0] + pairs[1]) / 3.0, 1e-15));
     CHECK_THAT(d_all, WithinAbs((pairs[0] + pairs[1] + all.pair_dissimilarities()[2]) / 3.0, 1e-15));
 }
+
+TEST_CASE("MFR penalty: the per-member pass equals the pair-by-pair formula", "[mfr][penalty][gradients]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    const Decoders decoders = uneven_decoders(5, 40);
+    const double weight = 0.8;
+    const PairwiseReference reference = pairwise_reference(decoders, mode, weight);
+
+    sae::MfrPenalty<double> penalty(4, mode);
+    // GradientOutput::add onto existing values, GradientOutput::overwrite onto garbage.
+    Decoders added, overwritten;
+    for (const auto& d : decoders) {
+        added.push_back(sae::Matrix<double>::Constant(d.rows(), d.cols(), 0.25));
+        overwritten.push_back(sae::Matrix<double>::Constant(d.rows(), d.cols(), std::numeric_limits<double>::quiet_NaN()));
+    }
+    CHECK_THAT(penalty.evaluate(pointers_to(decoders), true, weight, pointers_to(added)), WithinAbs(reference.value, 1e-14));
+    CHECK_THAT(penalty.evaluate(pointers_to(decoders), false, weight, pointers_to(overwritten), sae::GradientOutput::overwrite),
+               WithinAbs(reference.value, 1e-14));
+    REQUIRE(penalty.pair_dissimilarities().size() == 6);
+    for (std::size_t p = 0; p < 6; ++p) CHECK_THAT(penalty.pair_dissimilarities()[p], WithinAbs(reference.pair_dissimilarities[p], 1e-14));
+    for (std::size_t member = 0; member < decoders.size(); ++member) {
+        INFO("member " << member);
+        const sae::Matrix<double> expected_added = reference.gradients[member].array() + 0.25;
+        CHECK((added[member] - expected_added).cwiseAbs().maxCoeff() < 1e-14);
+        CHECK((overwritten[member] - reference.gradients[member]).cwiseAbs().maxCoeff() < 1e-14);
+    }
+}
+
+TEST_CASE("MFR penalty: pair order and per-pair dissimilarities", "[mfr][penalty]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    const Decoders decoders = uneven_decoders(4, 50);
+    sae::MfrPenalty<double> penalty(4, mode);
+    REQUIRE(penalty.pair_dissimilarities().size() == 6);
+    CHECK(std::isnan(penalty.pair_dissimilarities()[0]));  // nothing evaluated yet
+    const double value = penalty.evaluate(pointers_to(decoders), true, 1.0, {});
+    // (0,1), (0,2), (0,3), (1,2), (1,3), (2,3); D_ab from feature_matching's own mmcs.
+    const std::pair<Index, Index> order[] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+    double sum = 0.0;
+    for (std::size_t p = 0; p < 6; ++p) {
+        const auto [a, b] = order[p];
+        CHECK(penalty.pair_members(p) == order[p]);
+        const auto& wa = decoders[static_cast<std::size_t>(a)];
+        const auto& wb = decoders[static_cast<std::size_t>(b)];
+        const double similarity = mode == sae::MatchingMode::one_to_one
+                                      ? sae::mmcs(wa, wb, mode)
+                                      : 0.5 * sae::mmcs(wa, wb, mode) + 0.5 * sae::mmcs(wb, wa, mode);
+        CHECK_THAT(penalty.pair_dissimilarities()[p], WithinAbs(1.0 - similarity, 1e-14));
+        sum += penalty.pair_dissimilarities()[p];
+    }
+    CHECK_THAT(value, WithinAbs(sum / 6.0, 1e-15));
+    CHECK_THROWS_AS(penalty.pair_members(6), sae::shape_error);
+}
+
+TEST_CASE("MFR penalty: members without a gradient, and skipped pairs", "[mfr][penalty]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    const Decoders decoders = uneven_decoders(5, 60);
+    const double weight = 0.6;
+    const PairwiseReference reference = pairwise_reference(decoders, mode, weight);
+    // Gradients of members 0 and 3 only: pair (1,2) (index 3) has neither and is
+    // skipped; every other pair is evaluated in full.
+    Decoders gradients;
+    for (const auto& d : decoders) gradients.push_back(sae::Matrix<double>::Zero(d.rows(), d.cols()));
+    std::vector<sae::Matrix<double>*> wanted = {&gradients[0], nullptr, nullptr, &gradients[3]};
+    sae::MfrPenalty<double> penalty(4, mode);
+    const double value = penalty.evaluate(pointers_to(decoders), true, weight, wanted);
+    double expected = 0.0;
+    for (std::size_t p = 0; p < 6; ++p) {
+        INFO("pair " << p);
+        if (p == 3) {
+            CHECK(std::isnan(penalty.pair_dissimilarities()[p]));
+            continue;
+        }
+        CHECK_THAT(penalty.pair_dissimilarities()[p], WithinAbs(reference.pair_dissimilarities[p], 1e-14));
+        expected += reference.pair_dissimilarities[p];
+    }
+    CHECK_THAT(value, WithinAbs(expected / 6.0, 1e-14));  // divided by ALL pairs
+    CHECK((gradients[0] - reference.gradients[0]).cwiseAbs().maxCoeff() < 1e-14);
+    CHECK((gradients[3] - reference.gradients[3]).cwiseAbs().maxCoeff() < 1e-14);
+    CHECK(gradients[1].isZero(0.0));  // untouched
+    // The skipped pair was never matched; the others were.
+    JsonDict state;
+    penalty.save_state(state, "");
+    const auto matchings = state.get<std::vector<std::array<std::vector<Index>, 4>>>("matchings");
+    for (std::size_t p = 0; p < 6; ++p) CHECK(matchings[p][0].empty() == (p == 3));
+    // A value-only evaluation matches the skipped pair too and evaluates every pair.
+    CHECK_THAT(penalty.evaluate(pointers_to(decoders), false, weight, {}), WithinAbs(reference.value, 1e-14));
+    CHECK_FALSE(std::isnan(penalty.pair_dissimilarities()[3]));
+}
+
+TEST_CASE("MFR penalty: a matching that does not fit the decoders is rejected", "[mfr][penalty][errors]") {
+    const Decoders decoders = uneven_decoders(3, 70);
+    sae::MfrPenalty<double> penalty(4, sae::MatchingMode::one_to_one);
+    penalty.evaluate(pointers_to(decoders), true, 1.0, {});
+    JsonDict state;
+    penalty.save_state(state, "run/");
+    state.values["run/matchings"][2][1][0] = 7;  // pair (0,3): member 3 has 7 rows (0..6)
+    penalty.load_state(state, "run/");
+    CHECK_THROWS_WITH(penalty.evaluate(pointers_to(decoders), false, 1.0, {}),
+                      Catch::Contains("members 0 -> 3") && Catch::Contains("row 7"));
+    // A refresh replaces the bad matching.
+    CHECK_NOTHROW(penalty.evaluate(pointers_to(decoders), true, 1.0, {}));
+    Decoders gradients(decoders.size());
+    std::vector<sae::Matrix<double>*> wrong = {&gradients[0], nullptr, nullptr, nullptr};
+    CHECK_THROWS_AS(penalty.evaluate(pointers_to(decoders), false, 1.0, wrong), sae::shape_error);  // 0 x 0
+}
+
+#if defined(_OPENMP)
+TEST_CASE("MFR penalty: the result does not depend on the threads", "[mfr][penalty]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    std::vector<sae::Matrix<float>> decoders;
+    for (std::uint64_t i = 0; i < 4; ++i) decoders.push_back(sae::test::gaussian_matrix<float>(300 + 17 * static_cast<Index>(i), 24, 80 + i));
+    std::vector<const sae::Matrix<float>*> pointers;
+    for (const auto& d : decoders) pointers.push_back(&d);
+    const auto run = [&](int threads) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        sae::MfrPenalty<float> penalty(4, mode);
+        std::vector<sae::Matrix<float>> gradients;
+        for (const auto& d : decoders) gradients.push_back(sae::Matrix<float>::Zero(d.rows(), d.cols()));
+        std::vector<sae::Matrix<float>*> gradient_pointers;
+        for (auto& g : gradients) gradient_pointers.push_back(&g);
+        const double value = penalty.evaluate(pointers, true, 1.0, gradient_pointers);
+        omp_set_num_threads(saved);
+        return std::make_pair(value, gradients);
+    };
+    const auto one = run(1), two = run(2), three = run(3);
+    CHECK(one.first == two.first);
+    CHECK(one.first == three.first);
+    for (std::size_t i = 0; i < decoders.size(); ++i) {
+        CHECK(one.second[i] == two.second[i]);
+        CHECK(one.second[i] == three.second[i]);
+    }
+}
+#endif
 
 TEST_CASE("MFR penalty rejects inconsistent members", "[mfr][penalty]") {
     sae::Matrix<float> a = sae::test::gaussian_matrix<float>(4, 3, 1), b = sae::test::gaussian_matrix<float>(4, 5, 2);

@@ -153,6 +153,7 @@ public:
         if (!initialised_) initialise_from(batch);
         reinitialized_ = false;
         exchanged_active_ = false;
+        coupling_active_ = false;  // a coupling term belongs to the step it was made for
         const ConstMatrixRef<Scalar> x = scaled(batch);
         LossBreakdown loss = evaluate(x);
         if (training_.reinit.enabled) {
@@ -199,6 +200,15 @@ public:
     /// by the caller between compute_gradients and apply_gradients (the MFR penalty).
     Matrix<Scalar>& coupling_gradient() {
         coupling_.setZero(model_.d_sae(), model_.d_in());
+        coupling_active_ = true;
+        return coupling_;
+    }
+
+    /// The same matrix without the zeroing: sized [d_sae, d_in], its entries left as they
+    /// are, for a caller that writes every one of them (MfrEnsemble, through
+    /// MfrPenalty's GradientOutput::overwrite). Saves a pass over the matrix per step.
+    Matrix<Scalar>& coupling_gradient_to_overwrite() {
+        coupling_.resize(model_.d_sae(), model_.d_in());
         coupling_active_ = true;
         return coupling_;
     }

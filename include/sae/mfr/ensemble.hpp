@@ -18,7 +18,9 @@
 ///    (0.5 MMCS(a->b) + 0.5 MMCS(b->a)); O(n^2 d), no assignment.
 /// With `matching_refresh_steps = K > 1` the matching is recomputed every K steps (and
 /// whenever a member was re-initialised); in between the stale pairs are reused and a
-/// step costs O(n d) per pair.
+/// step costs O(n d) per pair: one read of each matched row per partner, member by
+/// member on the threads, written straight into each member's coupling gradient
+/// (penalty.hpp).
 ///
 /// Order within a step (what the authors' loop means, made exact):
 ///  1. every member computes its loss and gradients on the batch, applying its own
@@ -185,9 +187,9 @@ private:
         std::vector<Matrix<Scalar>*> gradients;
         for (Member& member : members_) {
             decoders.push_back(&member.model().W_dec());
-            gradients.push_back(&member.coupling_gradient());
+            gradients.push_back(&member.coupling_gradient_to_overwrite());
         }
-        return penalty_term_.evaluate(decoders, refresh, weight, gradients);
+        return penalty_term_.evaluate(decoders, refresh, weight, gradients, GradientOutput::overwrite);
     }
 
     StepReport report(const std::vector<LossBreakdown>& losses) const {

@@ -2,29 +2,48 @@
 /// \file penalty.hpp
 /// `MfrPenalty`: the Mutual Feature Regularization coupling term and its gradient.
 ///
-///   D(W_1..W_m) = mean over pairs (a, b), a < b, of (1 - MMCS(a, b))
+///   D(W_1..W_m) = mean over pairs (a, b), a < b, of D_ab = 1 - MMCS(a, b)
 ///
 /// where W_i are the members' decoder rows (any norm; they are normalised here) and
 /// MMCS(a, b) is the mean cosine over matched rows:
 ///  - one_to_one: the Hungarian matching of 1 - cos (the authors'), min(n_a, n_b) pairs;
 ///  - max_cosine: 0.5 MMCS(a->b) + 0.5 MMCS(b->a), each row to its best partner.
-/// Matchings are cached per pair and recomputed only when asked (`refresh`), so a
-/// step without a refresh costs O(n d) per pair. The matching is piecewise constant:
-/// the gradient flows through the matched cosines,
+/// Matchings are cached per pair and recomputed only when asked (`refresh`). The
+/// matching is piecewise constant: the gradient flows through the matched cosines,
 ///   d cos(u_i, v_j) / d w_i = (v_j - cos * u_i) / ||w_i||,   u_i = w_i / ||w_i||.
 ///
-/// Threads (parallel.hpp) take the heavy work: the unit directions member by member and
-/// the refreshed pairs' cosine matrices and assignments pair by pair. The matched cosines
-/// and their gradient (one memory-bound O(n d) pass per pair) run on the calling thread,
-/// pair after pair, so each gradient row receives its terms in pair order and no result
-/// depends on the threads. Buffers are kept between calls.
+/// Cost. A refresh forms the unit directions and, pair by pair on the threads
+/// (parallel.hpp), the cosine matrix (one GEMM, O(n^2 d)) and its matching. A step
+/// between refreshes is one memory-bound pass, and the pass is arranged by member, not
+/// by pair: for member a and row i, with the terms t = (partner b, partner row j, share
+/// s_t) that the matchings attach to that row (one per partner in one_to_one; in
+/// max_cosine the a->b term plus every b->a term that chose row i),
+///
+///   dD/dw_a,i = 1 / (P ||w_a,i||) * ( sum_t s_t u_b,j - (sum_t s_t c_t) u_a,i ),
+///   c_t = u_a,i . u_b,j,   s_t = -1 / |match| (one_to_one) or -0.5 / |match a->b or b->a|,
+///
+/// with P the number of pairs. So each gradient row is written once, the partner rows
+/// are read once per term and normalised on the fly (no normalised copy of the
+/// decoders between refreshes), and the rows of all members are spread over the
+/// threads. The per-row term lists (an index rebuilt whenever a matching changes) are in
+/// a fixed order, and the matched cosines of each pair are kept in fixed slots and
+/// summed afterwards in match order, so no result depends on the number of threads.
+///
+/// Partial evaluation (a caller that owns only some members, e.g. an ensemble spread
+/// over processes): gradients[i] == nullptr asks for no gradient of member i. A pair
+/// whose two members both have no gradient is skipped: it is not matched (a refresh
+/// asked for meanwhile does not reach it), it adds 0 to the returned value, and its
+/// pair_dissimilarities() entry is NaN. The returned value stays the sum of the
+/// evaluated D_ab divided by the number of ALL pairs, so that the parts add up.
 
+#include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/types.hpp"
 #include "feature_matching.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <limits>
 #include <string>
 #include <utility>
@@ -34,70 +53,81 @@
 
 namespace sae {
 
+/// How MfrPenalty::evaluate hands its gradient to the caller's matrices.
+enum class GradientOutput {
+    add,        ///< adds weight * dD/dW_i to *gradients[i]
+    overwrite,  ///< stores weight * dD/dW_i in *gradients[i] (its entries need not be set beforehand)
+};
+
 template <class Scalar>
 class MfrPenalty {
 public:
-    MfrPenalty(Index num_members, MatchingMode mode) : mode_(mode) {
+    MfrPenalty(Index num_members, MatchingMode mode) : mode_(mode), num_members_(num_members) {
+        if (num_members < 0) throw config_error("MfrPenalty: num_members = " + std::to_string(num_members) + " must be >= 0");
         for (Index a = 0; a < num_members; ++a) {
             for (Index b = a + 1; b < num_members; ++b) pairs_.push_back(Pair{a, b, {}, {}});
         }
+        dissimilarities_.assign(pairs_.size(), std::numeric_limits<double>::quiet_NaN());
     }
 
     /// D for `decoders` (one [n_i, d] matrix per member). When `gradients` is not
-    /// empty, adds `weight * dD/dW_i` to `*gradients[i]` (same shapes as decoders).
-    /// Matchings are recomputed when `refresh` is true or none exists yet.
-    /// A null `gradients[i]` means member i's gradient is not wanted: a pair whose two
-    /// gradients are both null is skipped (not matched, counted as 0 in the returned
-    /// mean; its entry of pair_dissimilarities() is NaN). A distributed ensemble uses
-    /// this to evaluate only the pairs that touch the members it holds.
+    /// empty (one entry per member, each null or shaped like its decoder), hands
+    /// `weight * dD/dW_i` to every non-null `*gradients[i]` as `output` says; empty
+    /// `gradients` = the value only. Matchings are recomputed when `refresh` is true or
+    /// none exists yet (for the pairs that are not skipped, see the file comment).
     double evaluate(const std::vector<const Matrix<Scalar>*>& decoders, bool refresh, double weight,
-                    const std::vector<Matrix<Scalar>*>& gradients) {
+                    const std::vector<Matrix<Scalar>*>& gradients, GradientOutput output = GradientOutput::add) {
         check_members(decoders, gradients);
+        std::fill(dissimilarities_.begin(), dissimilarities_.end(), std::numeric_limits<double>::quiet_NaN());
         if (pairs_.empty()) return 0.0;
-        unit_directions(decoders);
-        const std::vector<Matrix<Scalar>>& directions = directions_;
-        const std::vector<RowVector<Scalar>>& norms = norms_;
-        std::vector<Index> stale;
+        const bool value_only = gradients.empty();
+        const auto wanted = [&](Index member) { return !value_only && gradients[static_cast<std::size_t>(member)] != nullptr; };
+        // The member whose pass records a pair's cosines: its first member when that
+        // one is evaluated (or only the value is wanted), else its second; -1 = skipped.
+        recorder_.assign(pairs_.size(), -1);
         for (std::size_t p = 0; p < pairs_.size(); ++p) {
-            if (refresh || pairs_[p].a_to_b.a_index.empty()) stale.push_back(static_cast<Index>(p));
-        }
-        detail::parallel_for(static_cast<Index>(stale.size()), [&](Index i, int) {
-            Pair& pair = pairs_[static_cast<std::size_t>(stale[static_cast<std::size_t>(i)])];
-            rematch(pair, directions[static_cast<std::size_t>(pair.a)], directions[static_cast<std::size_t>(pair.b)]);
-        });
-        const double pair_weight = weight / static_cast<double>(pairs_.size());
-        double dissimilarity = 0.0;
-        pair_dissimilarities_.assign(pairs_.size(), std::numeric_limits<double>::quiet_NaN());
-        for (std::size_t p = 0; p < pairs_.size(); ++p) {
-            Pair& pair = pairs_[p];
-            const std::size_t a = static_cast<std::size_t>(pair.a), b = static_cast<std::size_t>(pair.b);
-            Matrix<Scalar>* grad_a = gradients.empty() ? nullptr : gradients[a];
-            Matrix<Scalar>* grad_b = gradients.empty() ? nullptr : gradients[b];
-            if (!gradients.empty() && grad_a == nullptr && grad_b == nullptr) continue;
-            if (refresh || pair.a_to_b.a_index.empty()) rematch(pair, directions[a], directions[b]);
-            double similarity = 0.0;
-            if (mode_ == MatchingMode::one_to_one) {
-                similarity = matched_cosine(pair.a_to_b, directions[a], directions[b], norms[a], norms[b], pair_weight,
-                                            grad_a, grad_b);
-            } else {
-                similarity = 0.5 * matched_cosine(pair.a_to_b, directions[a], directions[b], norms[a], norms[b],
-                                                  0.5 * pair_weight, grad_a, grad_b) +
-                             0.5 * matched_cosine(pair.b_to_a, directions[b], directions[a], norms[b], norms[a],
-                                                  0.5 * pair_weight, grad_b, grad_a);
+            const Pair& pair = pairs_[p];
+            if (value_only || wanted(pair.a)) {
+                recorder_[p] = pair.a;
+            } else if (wanted(pair.b)) {
+                recorder_[p] = pair.b;
             }
-            pair_dissimilarities_[p] = 1.0 - similarity;
-            dissimilarity += 1.0 - similarity;
+        }
+        rematch_stale_pairs(decoders, refresh);
+        build_terms(decoders);
+        member_passes(decoders, weight / static_cast<double>(pairs_.size()), gradients, output);
+
+        double dissimilarity = 0.0;
+        for (std::size_t p = 0; p < pairs_.size(); ++p) {
+            if (recorder_[p] < 0) continue;
+            const std::size_t first = term_offset_[p];
+            const std::size_t forward = pairs_[p].a_to_b.a_index.size();
+            double similarity = mean_cosine(first, forward);
+            if (mode_ == MatchingMode::max_cosine) {
+                similarity = 0.5 * similarity + 0.5 * mean_cosine(first + forward, pairs_[p].b_to_a.a_index.size());
+            }
+            dissimilarities_[p] = 1.0 - similarity;
+            dissimilarity += dissimilarities_[p];
         }
         return dissimilarity / static_cast<double>(pairs_.size());
     }
 
     MatchingMode mode() const { return mode_; }
-    /// 1 - MMCS of every pair (a < b, in order (0,1), (0,2), ..., (1,2), ...) at the
-    /// last evaluate; NaN for a pair it skipped.
-    const std::vector<double>& pair_dissimilarities() const { return pair_dissimilarities_; }
-    /// The members of pair `p` (same order as pair_dissimilarities()).
-    std::pair<Index, Index> pair_members(std::size_t p) const { return {pairs_.at(p).a, pairs_.at(p).b}; }
+    Index num_members() const { return num_members_; }
     std::size_t num_pairs() const { return pairs_.size(); }
+
+    /// The members (a, b), a < b, of pair p; pairs are ordered (0,1), (0,2), ..., (1,2), ...
+    std::pair<Index, Index> pair_members(std::size_t p) const {
+        if (p >= pairs_.size()) {
+            throw shape_error("MfrPenalty::pair_members: pair " + std::to_string(p) + " of " +
+                              std::to_string(pairs_.size()) + " pairs");
+        }
+        return {pairs_[p].a, pairs_[p].b};
+    }
+
+    /// D_ab = 1 - MMCS(a, b) of every pair at the last evaluate, in pair order; NaN for
+    /// a pair that it skipped (and for all pairs before the first evaluate).
+    const std::vector<double>& pair_dissimilarities() const { return dissimilarities_; }
 
     /// The cached matchings (they persist between refreshes, so a resumed run needs
     /// them to continue bit for bit).
@@ -122,6 +152,7 @@ public:
             pairs_[i].a_to_b = FeatureMatch{pairs[i][0], pairs[i][1]};
             pairs_[i].b_to_a = FeatureMatch{pairs[i][2], pairs[i][3]};
         }
+        terms_current_ = false;
     }
 
 private:
@@ -132,9 +163,24 @@ private:
         FeatureMatch b_to_a;  ///< max_cosine only
     };
 
+    /// One matched cosine as seen from one of its two rows.
+    struct Term {
+        Index partner_row;
+        std::size_t slot;  ///< where the pair's cosines are kept (term_cosines_)
+        double share;      ///< dD_ab / dc: -1 / |match|, or -0.5 / |match| in max_cosine
+        int partner;       ///< the other member
+        int pair;
+    };
+
+    /// Per member: the terms of row i are terms[row_start[i] .. row_start[i + 1]).
+    struct MemberTerms {
+        std::vector<std::size_t> row_start;
+        std::vector<Term> terms;
+    };
+
     void check_members(const std::vector<const Matrix<Scalar>*>& decoders,
                        const std::vector<Matrix<Scalar>*>& gradients) const {
-        const std::size_t members = pairs_.empty() ? decoders.size() : static_cast<std::size_t>(pairs_.back().b + 1);
+        const std::size_t members = static_cast<std::size_t>(num_members_);
         if (decoders.size() != members) {
             throw shape_error("MfrPenalty: got " + std::to_string(decoders.size()) + " decoders for " +
                               std::to_string(members) + " members");
@@ -144,26 +190,44 @@ private:
                               std::to_string(decoders.size()) + " decoders");
         }
         for (std::size_t i = 0; i < decoders.size(); ++i) {
+            if (decoders[i] == nullptr) throw shape_error("MfrPenalty: decoder " + std::to_string(i) + " is null");
             if (decoders[i]->cols() != decoders.front()->cols()) {
                 throw shape_error("MfrPenalty: decoder " + std::to_string(i) + " has width " +
                                   std::to_string(decoders[i]->cols()) + " but decoder 0 has " +
                                   std::to_string(decoders.front()->cols()));
             }
-            if (!gradients.empty() && gradients[i] != nullptr && (gradients[i]->rows() != decoders[i]->rows() ||
-                                       gradients[i]->cols() != decoders[i]->cols())) {
+            if (!gradients.empty() && gradients[i] != nullptr &&
+                (gradients[i]->rows() != decoders[i]->rows() || gradients[i]->cols() != decoders[i]->cols())) {
                 throw shape_error("MfrPenalty: gradient " + std::to_string(i) + " does not match its decoder's shape");
             }
         }
     }
 
-    /// directions_[i] = decoder i with unit rows, norms_[i] = its row norms (at least 1e-12).
-    void unit_directions(const std::vector<const Matrix<Scalar>*>& decoders) {
-        directions_.resize(decoders.size());
-        norms_.resize(decoders.size());
+    /// Recomputes the matching of every evaluated pair when `refresh`, and of every
+    /// evaluated pair that has none yet: unit directions member by member, then the
+    /// cosine matrix and its matching pair by pair.
+    void rematch_stale_pairs(const std::vector<const Matrix<Scalar>*>& decoders, bool refresh) {
+        std::vector<Index> stale;
+        std::vector<char> involved(decoders.size(), 0);
+        for (std::size_t p = 0; p < pairs_.size(); ++p) {
+            if (recorder_[p] < 0 || !(refresh || pairs_[p].a_to_b.a_index.empty())) continue;
+            stale.push_back(static_cast<Index>(p));
+            involved[static_cast<std::size_t>(pairs_[p].a)] = involved[static_cast<std::size_t>(pairs_[p].b)] = 1;
+        }
+        if (stale.empty()) return;
+        terms_current_ = false;  // first: a failing rematch may leave some pairs changed
+        // Normalised copies exist only during a refresh: the GEMMs want them, the steps
+        // in between do not.
+        std::vector<Matrix<Scalar>> directions(decoders.size());
         detail::parallel_for(static_cast<Index>(decoders.size()), [&](Index member, int) {
             const std::size_t i = static_cast<std::size_t>(member);
-            norms_[i] = decoders[i]->rowwise().norm().transpose().array().max(Scalar(1e-12)).matrix();
-            directions_[i] = norms_[i].asDiagonal().inverse() * (*decoders[i]);
+            if (involved[i] == 0) return;
+            const RowVector<Scalar> norms = decoders[i]->rowwise().norm().transpose().array().max(Scalar(1e-12)).matrix();
+            directions[i] = norms.asDiagonal().inverse() * (*decoders[i]);
+        });
+        detail::parallel_for(static_cast<Index>(stale.size()), [&](Index i, int) {
+            Pair& pair = pairs_[static_cast<std::size_t>(stale[static_cast<std::size_t>(i)])];
+            rematch(pair, directions[static_cast<std::size_t>(pair.a)], directions[static_cast<std::size_t>(pair.b)]);
         });
     }
 
@@ -175,34 +239,182 @@ private:
         if (mode_ == MatchingMode::max_cosine) {
             const Matrix<Scalar> transposed = cosines.transpose();
             pair.b_to_a = match_features(transposed, mode_);
+        } else {
+            pair.b_to_a = FeatureMatch{};
         }
     }
 
-    /// Mean cosine over the matched rows (i, j) of unit directions u and v; adds
-    /// -scale / M * (v_j - c u_i) / ||w_i|| to grad_u row i and the mirror to grad_v.
-    static double matched_cosine(const FeatureMatch& match, const Matrix<Scalar>& u, const Matrix<Scalar>& v,
-                                 const RowVector<Scalar>& norms_u, const RowVector<Scalar>& norms_v, double scale,
-                                 Matrix<Scalar>* grad_u, Matrix<Scalar>* grad_v) {
-        const std::size_t count = match.a_index.size();
-        if (count == 0) return 0.0;
-        const Scalar step = static_cast<Scalar>(-scale / static_cast<double>(count));
-        double total = 0.0;
-        for (std::size_t p = 0; p < count; ++p) {
-            const Index i = match.a_index[p];
-            const Index j = match.b_index[p];
-            const Scalar c = u.row(i).dot(v.row(j));
-            total += static_cast<double>(c);
-            if (grad_u != nullptr) grad_u->row(i) += (step / norms_u(i)) * (v.row(j) - c * u.row(i));
-            if (grad_v != nullptr) grad_v->row(j) += (step / norms_v(j)) * (u.row(i) - c * v.row(j));
+    /// Rebuilds the per-member term index after the matchings (or the members' sizes)
+    /// changed. Terms are laid out pair by pair, a->b before b->a, in match order, so the
+    /// order within a row never depends on the threads.
+    void build_terms(const std::vector<const Matrix<Scalar>*>& decoders) {
+        std::vector<Index> rows(decoders.size());
+        for (std::size_t i = 0; i < decoders.size(); ++i) rows[i] = decoders[i]->rows();
+        if (terms_current_ && rows == term_rows_) return;
+        terms_current_ = false;
+        members_.assign(decoders.size(), MemberTerms{});
+        for (std::size_t i = 0; i < decoders.size(); ++i) {
+            members_[i].row_start.assign(static_cast<std::size_t>(rows[i]) + 1, 0);
         }
+        term_offset_.assign(pairs_.size() + 1, 0);
+        // Pass 0 checks the indices and counts the terms of each row; pass 1 places them,
+        // next[member][row] being the next free place of that row.
+        std::vector<std::vector<std::size_t>> next(decoders.size());
+        for (int pass = 0; pass < 2; ++pass) {
+            for (std::size_t p = 0; p < pairs_.size(); ++p) {
+                const Pair& pair = pairs_[p];
+                std::size_t slot = term_offset_[p];
+                const auto add = [&](const FeatureMatch& match, Index from, Index to, double share_of_pair) {
+                    if (pass == 0) check_match(match, p, from, to, rows);
+                    const std::size_t count = match.a_index.size();
+                    const double share = count == 0 ? 0.0 : -share_of_pair / static_cast<double>(count);
+                    for (std::size_t k = 0; k < count; ++k, ++slot) {
+                        const std::size_t i = static_cast<std::size_t>(match.a_index[k]);
+                        const std::size_t j = static_cast<std::size_t>(match.b_index[k]);
+                        const std::size_t f = static_cast<std::size_t>(from), t = static_cast<std::size_t>(to);
+                        if (pass == 0) {
+                            ++members_[f].row_start[i + 1];
+                            ++members_[t].row_start[j + 1];
+                        } else {
+                            members_[f].terms[next[f][i]++] = Term{match.b_index[k], slot, share, static_cast<int>(to), static_cast<int>(p)};
+                            members_[t].terms[next[t][j]++] = Term{match.a_index[k], slot, share, static_cast<int>(from), static_cast<int>(p)};
+                        }
+                    }
+                };
+                if (mode_ == MatchingMode::one_to_one) {
+                    add(pair.a_to_b, pair.a, pair.b, 1.0);
+                } else {
+                    add(pair.a_to_b, pair.a, pair.b, 0.5);
+                    add(pair.b_to_a, pair.b, pair.a, 0.5);
+                }
+                if (pass == 0) term_offset_[p + 1] = slot;
+            }
+            if (pass == 0) {
+                for (std::size_t m = 0; m < members_.size(); ++m) {
+                    std::vector<std::size_t>& start = members_[m].row_start;
+                    for (std::size_t r = 1; r < start.size(); ++r) start[r] += start[r - 1];
+                    members_[m].terms.resize(start.back());
+                    next[m].assign(start.begin(), start.end() - 1);
+                }
+            }
+        }
+        term_cosines_.assign(term_offset_.back(), Scalar(0));
+        term_rows_ = rows;
+        terms_current_ = true;
+    }
+
+    /// A matching (from a refresh or a checkpoint) must pair existing rows.
+    void check_match(const FeatureMatch& match, std::size_t p, Index from, Index to, const std::vector<Index>& rows) const {
+        const std::string name = "MfrPenalty: the matching of members " + std::to_string(from) + " -> " + std::to_string(to);
+        if (match.a_index.size() != match.b_index.size()) {
+            throw shape_error(name + " (pair " + std::to_string(p) + ") has " + std::to_string(match.a_index.size()) +
+                              " rows of " + std::to_string(from) + " but " + std::to_string(match.b_index.size()) + " of " +
+                              std::to_string(to));
+        }
+        for (std::size_t k = 0; k < match.a_index.size(); ++k) {
+            const Index i = match.a_index[k], j = match.b_index[k];
+            if (i < 0 || i >= rows[static_cast<std::size_t>(from)] || j < 0 || j >= rows[static_cast<std::size_t>(to)]) {
+                throw shape_error(name + " pairs row " + std::to_string(i) + " with row " + std::to_string(j) +
+                                  ", outside decoders of " + std::to_string(rows[static_cast<std::size_t>(from)]) + " and " +
+                                  std::to_string(rows[static_cast<std::size_t>(to)]) + " rows");
+            }
+        }
+    }
+
+    /// The matched cosines of every evaluated pair, and the gradient rows of every
+    /// member that has a gradient, in blocks of rows spread over the threads.
+    void member_passes(const std::vector<const Matrix<Scalar>*>& decoders, double pair_weight,
+                       const std::vector<Matrix<Scalar>*>& gradients, GradientOutput output) {
+        constexpr Index block_rows = 32;
+        tasks_.clear();
+        for (std::size_t x = 0; x < decoders.size(); ++x) {
+            const bool has_gradient = !gradients.empty() && gradients[x] != nullptr;
+            const bool records = std::find(recorder_.begin(), recorder_.end(), static_cast<Index>(x)) != recorder_.end();
+            if (!has_gradient && !records) continue;
+            for (Index first = 0; first < decoders[x]->rows(); first += block_rows) tasks_.push_back({static_cast<Index>(x), first});
+        }
+        const Index width = decoders.front()->cols();
+        scratch_.resize(static_cast<std::size_t>(detail::available_threads()));
+        for (RowVector<Scalar>& row : scratch_) row.resize(width);
+        detail::parallel_for(static_cast<Index>(tasks_.size()), [&](Index task, int slot) {
+            const Index x = tasks_[static_cast<std::size_t>(task)][0], first = tasks_[static_cast<std::size_t>(task)][1];
+            const std::size_t member = static_cast<std::size_t>(x);
+            const Matrix<Scalar>& own = *decoders[member];
+            Matrix<Scalar>* gradient = gradients.empty() ? nullptr : gradients[member];
+            const MemberTerms& index = members_[member];
+            RowVector<Scalar>& partner_sum = scratch_[static_cast<std::size_t>(slot)];
+            const Index last = std::min(first + block_rows, own.rows());
+            for (Index i = first; i < last; ++i) {
+                const std::size_t begin = index.row_start[static_cast<std::size_t>(i)];
+                const std::size_t end = index.row_start[static_cast<std::size_t>(i) + 1];
+                if (begin == end) {
+                    if (gradient != nullptr && output == GradientOutput::overwrite) gradient->row(i).setZero();
+                    continue;
+                }
+                const auto w = own.row(i);
+                const Scalar norm = std::max(w.norm(), Scalar(1e-12));
+                partner_sum.setZero();
+                Scalar along = 0;  // sum of share * weight * cosine
+                for (std::size_t t = begin; t < end; ++t) {
+                    const Term& term = index.terms[t];
+                    if (t + 1 < index.terms.size()) {
+                        const Term& following = index.terms[t + 1];
+                        prefetch(decoders[static_cast<std::size_t>(following.partner)]->row(following.partner_row).data(), width);
+                    }
+                    const bool record = recorder_[static_cast<std::size_t>(term.pair)] == x;
+                    if (gradient == nullptr && !record) continue;
+                    const auto v = decoders[static_cast<std::size_t>(term.partner)]->row(term.partner_row);
+                    const Scalar partner_norm = std::max(v.norm(), Scalar(1e-12));
+                    const Scalar cosine = w.dot(v) / (norm * partner_norm);
+                    if (record) term_cosines_[term.slot] = cosine;
+                    if (gradient == nullptr) continue;
+                    const Scalar step = static_cast<Scalar>(pair_weight * term.share);
+                    partner_sum.noalias() += (step / partner_norm) * v;
+                    along += step * cosine;
+                }
+                if (gradient == nullptr) continue;
+                if (output == GradientOutput::overwrite) {
+                    gradient->row(i).noalias() = (partner_sum - (along / norm) * w) / norm;
+                } else {
+                    gradient->row(i).noalias() += (partner_sum - (along / norm) * w) / norm;
+                }
+            }
+        });
+    }
+
+    /// Asks for the `count` values at `data` to be brought into cache: the partner rows
+    /// are read in an order the hardware cannot guess, one row ahead is enough to hide
+    /// most of the latency.
+    static void prefetch(const Scalar* data, Index count) {
+#if defined(__GNUC__)
+        constexpr Index line = 64 / static_cast<Index>(sizeof(Scalar));
+        for (Index k = 0; k < count; k += line) __builtin_prefetch(data + k);
+#else
+        (void)data;
+        (void)count;
+#endif
+    }
+
+    /// Mean of `count` recorded cosines from `first` (0 when there are none).
+    double mean_cosine(std::size_t first, std::size_t count) const {
+        if (count == 0) return 0.0;
+        double total = 0.0;
+        for (std::size_t k = first; k < first + count; ++k) total += static_cast<double>(term_cosines_[k]);
         return total / static_cast<double>(count);
     }
 
     MatchingMode mode_;
+    Index num_members_;
     std::vector<Pair> pairs_;
-    std::vector<Matrix<Scalar>> directions_;  ///< per member: unit decoder rows
-    std::vector<RowVector<Scalar>> norms_;    ///< per member: decoder row norms
-    std::vector<double> pair_dissimilarities_;
+    std::vector<double> dissimilarities_;        ///< see pair_dissimilarities()
+    std::vector<Index> recorder_;                ///< per pair, this evaluate: the member recording it, -1 = skipped
+    std::vector<MemberTerms> members_;           ///< the term index, valid while terms_current_
+    std::vector<std::size_t> term_offset_;       ///< pair p's cosines: term_cosines_[term_offset_[p] ..]
+    std::vector<Scalar> term_cosines_;
+    std::vector<Index> term_rows_;               ///< the members' row counts the index was built for
+    bool terms_current_ = false;
+    std::vector<std::array<Index, 2>> tasks_;    ///< (member, first row) of each block of a pass
+    std::vector<RowVector<Scalar>> scratch_;     ///< per thread: the sum over a row's partners
 };
 
 }  // namespace sae
