@@ -37,7 +37,9 @@ function(sae_add_consumer_test mode)
                      ${makeprogram_args}
                      --build-options ${sae_consumer_common_options} -DSAE_CONSUMER_MODE=${mode} ${ARGN}
                      --test-command "${CMAKE_CTEST_COMMAND}" --output-on-failure)
-    set_tests_properties(consumer_${mode} PROPERTIES LABELS consumer TIMEOUT 300)
+    # COST: each is a CMake configure and build, the longest tests of build/ (about 25 s
+    # of CPU); a fresh tree has no timings yet, and ctest -j starts the costliest first.
+    set_tests_properties(consumer_${mode} PROPERTIES LABELS consumer TIMEOUT 300 COST 40)
 endfunction()
 
 add_test(NAME consumer_install
