@@ -139,6 +139,14 @@ int main(int argc, char** argv) {
                                        {{"mode", true}, {"d-in", true}, {"d-sae", true}, {"k", true}, {"batch", true},
                                         {"members", true}, {"refresh", true}, {"steps", true}, {"rank-gflops", true}, {"predict-only", false}, {"bandwidth-gbs", true}, {"latency-us", true}},
                                        "mpi_scaling");
+        if (args.help()) {
+            if (world.is_root()) {
+                std::printf("usage: mpirun -np P mpi_scaling [--mode data|ensemble] [--d-in 768] [--d-sae 3072] [--k 6]\n"
+                            "       [--batch 500] [--members 10] [--refresh 10] [--steps 5] [--bandwidth-gbs 12.5]\n"
+                            "       [--latency-us 2] [--rank-gflops F] [--predict-only]\n");
+            }
+            return 0;
+        }
         const std::string mode = args.get("mode", "data");
         if (mode != "data" && mode != "ensemble") throw sae::config_error("--mode must be data or ensemble");
         const sae::Index d_in = args.integer("d-in", 768, 1), d_sae = args.integer("d-sae", 3072, 1);
