@@ -17,6 +17,7 @@
 // Prints a table and one JSON line.
 #include "bench_support.hpp"
 
+#include <sae/cli/arguments.hpp>
 #include <sae/io/npy.hpp>
 #include <sae/io/safetensors.hpp>
 #include <sae/models/gpt2.hpp>
@@ -27,13 +28,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <initializer_list>
 #include <iostream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,36 +64,37 @@ struct Options {
 };
 
 Options parse(int argc, char** argv) {
+    const sae::cli::Arguments args(argc, argv, 1,
+                                   {{"batch", true}, {"context", true}, {"reps", true}, {"blas-reps", true},
+                                    {"torch-backends", true}, {"threads", true}, {"dir", true}, {"python", true},
+                                    {"torch-script", true}, {"no-torch", false}, {"keep", false}},
+                                   "gpt2_forward");
+    if (args.help()) {
+        std::cout << "usage: gpt2_forward [--batch 1] [--context 1024] [--reps 3] [--blas-reps 1]\n"
+                     "                    [--threads N] [--torch-backends onednn,blas]\n"
+                     "                    [--dir /tmp/sae_gpt2_forward] [--python /usr/bin/python3]\n"
+                     "                    [--torch-script PATH] [--no-torch] [--keep]\n";
+        std::exit(0);
+    }
+    if (!args.positional().empty()) throw sae::cli::usage_error("gpt2_forward: unexpected argument '" + args.positional().front() + "'");
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--batch") o.batch = std::stol(value());
-        else if (arg == "--context") o.context = std::stol(value());
-        else if (arg == "--reps") o.reps = std::stoi(value());
-        else if (arg == "--blas-reps") o.blas_reps = std::stoi(value());
-        else if (arg == "--torch-backends") {
-            o.backends.clear();
-            std::stringstream list(value());
-            for (std::string item; std::getline(list, item, ',');) {
-                if (item != "onednn" && item != "blas") throw sae::config_error("--torch-backends: unknown backend " + item);
-                o.backends.push_back(item);
-            }
+    o.batch = args.integer("batch", o.batch, 1);
+    o.context = args.integer("context", o.context, 2);
+    if (o.context > 1024) throw sae::cli::usage_error("gpt2_forward: --context " + std::to_string(o.context) + " exceeds GPT-2's 1024 positions");
+    o.reps = static_cast<int>(args.integer("reps", o.reps, 1));
+    o.blas_reps = static_cast<int>(args.integer("blas-reps", o.blas_reps, 1));
+    o.backends = args.items("torch-backends", o.backends);
+    for (const std::string& backend : o.backends) {
+        if (backend != "onednn" && backend != "blas") {
+            throw sae::cli::usage_error("gpt2_forward: --torch-backends: unknown backend '" + backend + "' (onednn, blas)");
         }
-        else if (arg == "--threads") o.threads = std::stoi(value());
-        else if (arg == "--dir") o.dir = value();
-        else if (arg == "--python") o.python = value();
-        else if (arg == "--torch-script") o.torch_script = value();
-        else if (arg == "--no-torch") o.torch = false;
-        else if (arg == "--keep") o.keep = true;
-        else throw sae::config_error("unknown argument " + arg);
     }
-    if (o.batch < 1 || o.context < 2 || o.context > 1024 || o.reps < 1 || o.blas_reps < 1) {
-        throw sae::config_error("need --batch >= 1, 2 <= --context <= 1024, --reps >= 1, --blas-reps >= 1");
-    }
+    o.threads = static_cast<int>(args.integer("threads", o.threads, 0));
+    o.dir = args.get("dir", o.dir);
+    o.python = args.get("python", o.python);
+    o.torch_script = args.get("torch-script", o.torch_script);
+    o.torch = !args.flag("no-torch");
+    o.keep = args.flag("keep");
     return o;
 }
 
@@ -270,6 +272,9 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::cerr << e.what() << "\n";
+        return 2;
     } catch (const std::exception& e) {
         std::cerr << "gpt2_forward: " << e.what() << "\n";
         return 1;

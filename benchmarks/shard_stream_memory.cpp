@@ -7,6 +7,7 @@
 //
 // Usage: shard_stream_memory [--dir DIR] [--sizes-gb 1,4] [--buffer-rows 65536] [--keep]
 // Prints a table and one JSON line.
+#include <sae/cli/arguments.hpp>
 #include <sae/data/shard_source.hpp>
 #include <sae/io/npy.hpp>
 
@@ -35,27 +36,23 @@ struct Options {
 };
 
 Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw sae::config_error(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--dir") {
-            o.dir = value();
-        } else if (arg == "--sizes-gb") {
-            o.sizes_gb.clear();
-            std::stringstream list(value());
-            for (std::string item; std::getline(list, item, ',');) o.sizes_gb.push_back(std::stod(item));
-        } else if (arg == "--buffer-rows") {
-            o.buffer_rows = std::stol(value());
-        } else if (arg == "--keep") {
-            o.keep = true;
-        } else {
-            throw sae::config_error("unknown argument " + arg);
-        }
+    const sae::cli::Arguments args(argc, argv, 1, {{"dir", true}, {"sizes-gb", true}, {"buffer-rows", true}, {"keep", false}},
+                                   "shard_stream_memory");
+    if (args.help()) {
+        std::cout << "usage: shard_stream_memory [--dir DIR] [--sizes-gb 1,4] [--buffer-rows 65536] [--keep]\n";
+        std::exit(0);
     }
+    if (!args.positional().empty()) {
+        throw sae::cli::usage_error("shard_stream_memory: unexpected argument '" + args.positional().front() + "'");
+    }
+    Options o;
+    o.dir = args.get("dir", o.dir);
+    o.sizes_gb = args.reals("sizes-gb", o.sizes_gb);
+    for (double gigabytes : o.sizes_gb) {
+        if (!(gigabytes > 0.0)) throw sae::cli::usage_error("shard_stream_memory: --sizes-gb values must be > 0");
+    }
+    o.buffer_rows = args.integer("buffer-rows", o.buffer_rows, 1);
+    o.keep = args.flag("keep");
     return o;
 }
 
@@ -145,6 +142,9 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", static_cast<double>(peaks[i]) / 1024.0);
         std::printf("], \"ratio\": %.3f}\n", ratio);
         return 0;
+    } catch (const sae::cli::usage_error& e) {  // its message already names the program
+        std::cerr << e.what() << "\n";
+        return 2;
     } catch (const sae::error& e) {
         std::cerr << "shard_stream_memory: " << e.what() << "\n";
         return 1;
