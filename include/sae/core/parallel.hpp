@@ -9,9 +9,9 @@
 /// Requires: body(i) and body(j) touch disjoint data for i != j (or only read shared
 ///           data), so that the result never depends on the number of threads; a
 ///           reduction writes one partial per i and the caller sums them in index order.
-/// Ensures:  every body(i) has run when parallel_for returns; the first exception thrown
-///           by any body is rethrown on the calling thread (exceptions cannot leave an
-///           OpenMP region). Inside an enclosing parallel region the loop runs on the
+/// Ensures:  every body(i) has run when parallel_for returns or throws; the first
+///           exception thrown by any body is then rethrown on the calling thread
+///           (exceptions cannot leave an OpenMP region). Inside an enclosing parallel region the loop runs on the
 ///           calling thread only (no nested teams).
 
 #include "types.hpp"
@@ -36,27 +36,26 @@ inline int available_threads() {
 template <class Body>
 void parallel_for(Index count, Body&& body) {
     if (count <= 0) return;
-    if (count == 1 || available_threads() == 1) {
-        for (Index i = 0; i < count; ++i) body(i, 0);
-        return;
-    }
+    // Every body runs even after one has thrown (on one thread as on many), so what a
+    // failure leaves behind does not depend on the thread count.
     std::exception_ptr failure;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1)
-#endif
-    for (Index i = 0; i < count; ++i) {
+    const auto run = [&](Index i, int slot) {
         try {
-#if defined(_OPENMP)
-            body(i, omp_get_thread_num());
-#else
-            body(i, 0);
-#endif
+            body(i, slot);
         } catch (...) {
 #if defined(_OPENMP)
 #pragma omp critical(sae_parallel_for_failure)
 #endif
             if (!failure) failure = std::current_exception();
         }
+    };
+    if (count == 1 || available_threads() == 1) {
+        for (Index i = 0; i < count; ++i) run(i, 0);
+    } else {
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1)
+        for (Index i = 0; i < count; ++i) run(i, omp_get_thread_num());
+#endif
     }
     if (failure) std::rethrow_exception(failure);
 }

@@ -30,13 +30,13 @@
 /// With lambda = 0 no penalty is computed and the ensemble is exactly m independent
 /// TrainableSae runs with seeds derive_seed(seed, i).
 
+#include "../core/parallel.hpp"
 #include "../core/step_report.hpp"
 #include "../core/schedule.hpp"
 #include "../core/trainable_sae.hpp"
 #include "penalty.hpp"
 
 #include <cmath>
-#include <exception>
 #include <string>
 #include <vector>
 
@@ -159,25 +159,10 @@ public:
 
 private:
     /// Runs work(i) for every member, in parallel under OpenMP; the first exception
-    /// thrown by any member is rethrown here (exceptions may not leave a parallel region).
+    /// thrown by any member is rethrown here, after every member has run.
     template <class Work>
     void for_each_member(Work&& work) {
-        std::exception_ptr failure;
-        const int count = static_cast<int>(members_.size());
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (count > 1)
-#endif
-        for (int i = 0; i < count; ++i) {
-            try {
-                work(static_cast<std::size_t>(i));
-            } catch (...) {
-#if defined(_OPENMP)
-#pragma omp critical(sae_mfr_failure)
-#endif
-                if (!failure) failure = std::current_exception();
-            }
-        }
-        if (failure) std::rethrow_exception(failure);
+        detail::parallel_for(static_cast<Index>(members_.size()), [&](Index i, int) { work(static_cast<std::size_t>(i)); });
     }
 
     /// Adds lambda * w(t) * dD/dW_dec to each member's decoder-row gradient;
