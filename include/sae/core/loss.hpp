@@ -572,6 +572,21 @@ void project_latent_gradient(const Autoencoder<Scalar, Act>& model, Index j, Sca
     }
 }
 
+/// Every latent's gradient from a cache filled by forward_backward, collected by latent
+/// block: row j of `decoder_rows` = dL/dW_dec row j (decoder-row space), row j of
+/// `encoder_rows` = dL/dW_enc column j; both resized to [d_sae, d_in].
+template <class Scalar, template <class> class Act>
+void collect_latent_gradients(const Autoencoder<Scalar, Act>& model, const ForwardCache<Scalar>& cache,
+                              Matrix<Scalar>& decoder_rows, Matrix<Scalar>& encoder_rows) {
+    const Index d_sae = model.d_sae(), d_in = model.d_in();
+    decoder_rows.resize(d_sae, d_in);
+    encoder_rows.resize(d_sae, d_in);
+    detail::parallel_for((d_sae + detail::latent_block_size - 1) / detail::latent_block_size, [&](Index b, int) {
+        const Index first = b * detail::latent_block_size;
+        latent_block_gradient(model, cache, b, nullptr, decoder_rows.row(first).data(), encoder_rows.row(first).data());
+    });
+}
+
 /// Evaluate the loss of `model` on batch `x` [batch, d_in] and write every gradient
 /// into `grads` (overwritten): forward_backward, then every latent's gradient collected
 /// into dense matrices (see forward_backward for the arguments).
@@ -582,12 +597,8 @@ LossBreakdown loss_and_gradients(Autoencoder<Scalar, Act>& model, const ConstMat
                                  Gradients<Scalar>& grads) {
     grads.reset_for(model);
     const LossBreakdown result = forward_backward(model, x, loss, sparsity_coefficient, dead, cache, grads.parameter);
-    const Index d_sae = model.d_sae(), d_in = model.d_in();
-    Matrix<Scalar> encoder_columns(d_sae, d_in);
-    detail::parallel_for((d_sae + detail::latent_block_size - 1) / detail::latent_block_size, [&](Index b, int) {
-        const Index first = b * detail::latent_block_size;
-        latent_block_gradient(model, cache, b, nullptr, grads.W_dec.row(first).data(), encoder_columns.row(first).data());
-    });
+    Matrix<Scalar> encoder_columns;
+    collect_latent_gradients(model, cache, grads.W_dec, encoder_columns);
     grads.W_enc = encoder_columns.transpose();
     grads.b_enc = cache.d_b_enc;
     grads.b_dec = cache.d_b_dec;

@@ -199,9 +199,9 @@ public:
     /// projection) that the next apply_gradients adds: zeroed by this call, to be filled
     /// by the caller between compute_gradients and apply_gradients (the MFR penalty).
     Matrix<Scalar>& coupling_gradient() {
-        coupling_.setZero(model_.d_sae(), model_.d_in());
-        coupling_active_ = true;
-        return coupling_;
+        Matrix<Scalar>& coupling = coupling_gradient_to_overwrite();
+        coupling.setZero();
+        return coupling;
     }
 
     /// The same matrix without the zeroing: sized [d_sae, d_in], its entries left as they
@@ -231,14 +231,7 @@ public:
     /// the fused single-process step never stores: the price of one collective per step.
     template <class Exchange>
     void exchange_gradients(Exchange&& exchange) {
-        const Index d_in = model_.d_in(), d_sae = model_.d_sae();
-        exchanged_.decoder.resize(d_sae, d_in);
-        exchanged_.encoder.resize(d_sae, d_in);
-        detail::parallel_for((d_sae + detail::latent_block_size - 1) / detail::latent_block_size, [&](Index block, int) {
-            const Index first = block * detail::latent_block_size;
-            latent_block_gradient(model_, cache_, block, nullptr, exchanged_.decoder.row(first).data(),
-                                  exchanged_.encoder.row(first).data());
-        });
+        collect_latent_gradients(model_, cache_, exchanged_.decoder, exchanged_.encoder);
         const auto hand_over = [&](const std::string& name, Scalar* data, Index size) {
             if (size > 0) exchange(name, data, static_cast<std::size_t>(size));
         };
