@@ -19,6 +19,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -123,46 +124,39 @@ TEST_CASE("Reduced rank gradients equal the gradient of the union batch", "[mpi]
     training.sparsity.target = 0.01;               // ReLU + L1: the sparsity term is reduced too
     Matrix<float> batch;
     Batches(batch_rows, d_in, 3).next_batch(batch);
-    const auto [first, count] = sae::rank_rows(batch_rows, world.rank(), world.size());
-    const Matrix<float> local = batch.middleRows(first, count);
+    const std::pair<Index, Index> part = sae::rank_rows(batch_rows, world.rank(), world.size());
+    const Index count = part.second;  // not a structured binding: the lambda below captures it
+    const Matrix<float> local = batch.middleRows(part.first, count);
 
-    // exchange_gradients with nothing to exchange: the batch's own gradient, materialised.
-    const auto materialise = [](auto& sae) { sae.exchange_gradients([](const std::string&, float*, std::size_t) {}); };
-    const auto reduce = [&](auto& rank, Index rows) {
-        sae::reduce_gradients(world, rank, rows, batch_rows);
-        if (world.size() == 1) materialise(rank);  // one rank: nothing to reduce, nothing exchanged
-    };
-    SECTION("ReLU + L1") {
-        sae::TrainableSae<float, sae::ReluL1> single(model_config(), {}, training, 5), rank(model_config(), {}, training, 5);
+    // `single` steps on the whole batch, `rank` on its rows with the gradient reduced
+    // over the ranks; the reduced gradient and the step taken from it must agree.
+    const auto compare_steps = [&](auto& single, auto& rank) {
+        // exchange_gradients with nothing to exchange: the batch's own gradient, materialised.
+        const auto materialise = [](auto& sae) { sae.exchange_gradients([](const std::string&, float*, std::size_t) {}); };
         single.compute_gradients(batch);
         materialise(single);
         rank.compute_gradients(local);
-        reduce(rank, count);
+        sae::reduce_gradients(world, rank, count, batch_rows);
+        if (world.size() == 1) materialise(rank);  // one rank: nothing to reduce, nothing exchanged
         require_close(rank.exchanged_gradients().encoder, single.exchanged_gradients().encoder, 2e-6, "W_enc");
         require_close(rank.cache().d_b_enc, single.cache().d_b_enc, 2e-6, "b_enc");
         require_close(rank.exchanged_gradients().decoder, single.exchanged_gradients().decoder, 2e-6, "W_dec");
         require_close(rank.cache().d_b_dec, single.cache().d_b_dec, 2e-6, "b_dec");
         if (world.size() > 1) CHECK(rank.exchanged_gradients().encoder != Matrix<float>::Zero(d_sae, d_in));
-        // The step applied from the exchanged gradient equals the single process's step.
         single.apply_gradients();
         rank.apply_gradients();
         require_close(rank.model().W_enc(), single.model().W_enc(), 2e-6, "W_enc after the step");
         require_close(rank.model().W_dec(), single.model().W_dec(), 2e-6, "W_dec after the step");
+    };
+    SECTION("ReLU + L1") {
+        sae::TrainableSae<float, sae::ReluL1> single(model_config(), {}, training, 5), rank(model_config(), {}, training, 5);
+        compare_steps(single, rank);
     }
     SECTION("TopK, tied") {
         sae::AutoencoderConfig tied = model_config();
         tied.tied = true;
         sae::TrainableSae<float, sae::TopK> single(tied, topk(), training, 5), rank(tied, topk(), training, 5);
-        single.compute_gradients(batch);
-        materialise(single);
-        rank.compute_gradients(local);
-        reduce(rank, count);
-        require_close(rank.exchanged_gradients().encoder, single.exchanged_gradients().encoder, 2e-6, "W_enc");
-        require_close(rank.cache().d_b_enc, single.cache().d_b_enc, 2e-6, "b_enc");
-        require_close(rank.exchanged_gradients().decoder, single.exchanged_gradients().decoder, 2e-6, "W_dec");
-        single.apply_gradients();
-        rank.apply_gradients();
-        require_close(rank.model().W_enc(), single.model().W_enc(), 2e-6, "W_enc after the step");
+        compare_steps(single, rank);
     }
 }
 
