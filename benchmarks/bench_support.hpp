@@ -2,9 +2,13 @@
 // What every benchmark here needs besides the code it times: where its Python peer
 // script lives, a median of repeated timings, the load average to record beside them
 // (the machine may be shared), and one thread count for OpenMP and Eigen alike.
+#include <sae/cli/arguments.hpp>
+
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +60,21 @@ inline int use_threads(int requested) {
 #endif
     Eigen::setNbThreads(threads);
     return threads;
+}
+
+/// A benchmark's main(): returns body()'s status; a usage error (whose message already
+/// names the program) exits 2, any other error 1 with `program` before its message.
+template <class Body>
+int run(const char* program, Body&& body) {
+    try {
+        return body();
+    } catch (const sae::cli::usage_error& e) {
+        std::cerr << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return 1;
+    }
 }
 
 }  // namespace sae::bench

@@ -190,7 +190,7 @@ TorchResult run_torch(const Options& o, const std::string& backend, int threads)
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return sae::bench::run("gpt2_forward", [&] {
         const Options o = parse(argc, argv);
         const int threads = sae::bench::use_threads(o.threads);
         const std::string load_before = load_average();
@@ -272,11 +272,5 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "gpt2_forward: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }

@@ -101,7 +101,7 @@ struct Result {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return sae::bench::run("linear_assignment", [&] {
         const Options o = parse(argc, argv);
         std::filesystem::create_directories(o.dir);
         const std::string load_before = load_average();
@@ -184,11 +184,5 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "linear_assignment: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }

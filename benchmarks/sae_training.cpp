@@ -349,7 +349,7 @@ int run_rss(const Options& o, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return sae::bench::run("sae_training", [&] {
         const Options o = parse(argc, argv);
         const int threads = sae::bench::use_threads(o.threads);
         if (!o.rss.empty()) return run_rss(o, threads);
@@ -441,11 +441,5 @@ int main(int argc, char** argv) {
         }
         std::cout << json.dump() << "\n";
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "sae_training: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }

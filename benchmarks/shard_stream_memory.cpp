@@ -7,6 +7,8 @@
 //
 // Usage: shard_stream_memory [--dir DIR] [--sizes-gb 1,4] [--buffer-rows 65536] [--keep]
 // Prints a table and one JSON line.
+#include "bench_support.hpp"
+
 #include <sae/cli/arguments.hpp>
 #include <sae/data/shard_source.hpp>
 #include <sae/io/npy.hpp>
@@ -114,7 +116,7 @@ long peak_rss_kib_of_child_stream(const std::vector<std::string>& files, sae::In
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
+    return sae::bench::run("shard_stream_memory", [&] {
         const Options options = parse(argc, argv);
         std::vector<long> peaks;
         std::vector<double> rates;
@@ -142,11 +144,5 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", static_cast<double>(peaks[i]) / 1024.0);
         std::printf("], \"ratio\": %.3f}\n", ratio);
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const sae::error& e) {
-        std::cerr << "shard_stream_memory: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
