@@ -8,13 +8,14 @@
 // warm-up) and "blas" (plain torch ops on the system BLAS; --blas-reps passes without a
 // warm-up, since with the reference BLAS one pass takes minutes). Also reported: the
 // Eigen SGEMM rate measured in the same run, and each forward pass's FLOP/s as a
-// fraction of it (DESIGN.md section 5), and the load average before and after.
+// fraction of it (DESIGN.md section 5), and the load average before and after. libsae's
+// passes and the SGEMM are timed by Google Benchmark (its own table goes to stderr).
 //
 // Usage: gpt2_forward [--batch 1] [--context 1024] [--reps 3] [--blas-reps 1]
 //                     [--threads N] [--torch-backends onednn,blas]
 //                     [--dir /tmp/sae_gpt2_forward] [--python /usr/bin/python3]
 //                     [--torch-script PATH] [--no-torch] [--keep]
-// Prints a table and one JSON line.
+// Prints a table and one JSON line ("timer" names the timer).
 #include "bench_support.hpp"
 
 #include <sae/cli/arguments.hpp>
@@ -26,7 +27,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -43,8 +43,7 @@ namespace {
 
 using sae::bench::benchmarks_dir;
 using sae::bench::load_average;
-using sae::bench::median;
-using sae::bench::seconds_since;
+using sae::bench::time_with_google_benchmark;
 
 using sae::Index;
 namespace models = sae::models;
@@ -146,14 +145,8 @@ double gemm_flops_per_second() {
     const Index rows = 1024, inner = 768, cols = 3072;
     const sae::Matrix<float> a = sae::Matrix<float>::Random(rows, inner), b = sae::Matrix<float>::Random(inner, cols);
     sae::Matrix<float> c(rows, cols);
-    c.noalias() = a * b;  // warm-up
-    std::vector<double> times;
-    for (int r = 0; r < 5; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        c.noalias() = a * b;
-        times.push_back(seconds_since(start));
-    }
-    return 2.0 * rows * inner * cols / median(times);
+    const double seconds = time_with_google_benchmark("Eigen SGEMM 1024x768x3072", [&] { c.noalias() = a * b; }, 1, 5);
+    return 2.0 * rows * inner * cols / seconds;
 }
 
 struct TorchResult {
@@ -216,14 +209,11 @@ int main(int argc, char** argv) {
         models::TokenBatch tokens(o.batch, o.context);
         for (Index i = 0; i < tokens.size(); ++i) tokens.data()[i] = id(rng);
 
-        sae::Matrix<float> logits = model.forward(tokens);  // warm-up (page faults, caches)
-        std::vector<double> times;
-        for (int r = 0; r < o.reps; ++r) {
-            const auto start = std::chrono::steady_clock::now();
-            logits = model.forward(tokens);
-            times.push_back(seconds_since(start));
-        }
-        const double sae_seconds = median(times);
+        // One untimed warm-up pass (page faults, caches); the last pass's logits are checked
+        // against PyTorch's.
+        sae::Matrix<float> logits;
+        const double sae_seconds =
+            time_with_google_benchmark("libsae GPT-2 forward", [&] { logits = model.forward(tokens); }, 1, o.reps);
         const double n_tokens = static_cast<double>(o.batch * o.context);
         const double sae_rate = n_tokens / sae_seconds;
         const double flops = forward_flops(config, o.batch, o.context);
@@ -257,9 +247,9 @@ int main(int argc, char** argv) {
                       << std::setprecision(3) << flops / t.seconds / gemm_rate << " |\n";
         }
         std::cout << "\nEigen SGEMM (1024x768 * 768x3072) in this run: " << std::setprecision(1) << gemm_rate / 1e9 << " GFLOP/s\n";
-        nlohmann::json json{{"benchmark", "gpt2_forward"}, {"parameters", parameters}, {"batch", o.batch}, {"context", o.context},
-                            {"threads", threads}, {"reps", o.reps}, {"libsae_seconds", sae_seconds},
-                            {"libsae_tokens_per_second", sae_rate}, {"forward_gflop", flops / 1e9},
+        nlohmann::json json{{"benchmark", "gpt2_forward"}, {"timer", sae::bench::timer()}, {"parameters", parameters},
+                            {"batch", o.batch}, {"context", o.context}, {"threads", threads}, {"reps", o.reps},
+                            {"libsae_seconds", sae_seconds}, {"libsae_tokens_per_second", sae_rate}, {"forward_gflop", flops / 1e9},
                             {"eigen_sgemm_gflops", gemm_rate / 1e9}, {"load_before", load_before}, {"load_after", load_after}};
         for (const TorchResult& t : torch) {
             std::cout << "tokens/s ratio libsae / PyTorch " << t.backend << ": " << std::fixed << std::setprecision(3)

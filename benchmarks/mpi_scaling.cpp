@@ -16,6 +16,15 @@
 // Predicted: the model below with F and the measured local bandwidth, for the P of
 // this run (to compare with the measurement), and with --bandwidth-gbs/--latency-us
 // (an interconnect) for 8, 64 and 512 ranks.
+//
+// Timed with std::chrono::steady_clock, not Google Benchmark like the other benchmarks
+// here: a step is collective (every rank must run the same steps in lockstep, or the
+// all-reduces inside it block), the time that counts is the slowest rank's (reduced with
+// MPI_MAX after a barrier), and the step is split into compute and the time inside MPI
+// calls that the communicator accumulates over exactly the timed steps. Google
+// Benchmark times, decides and reports per process, with no barrier or cross-rank
+// reduction, so each rank would time and print its own table. The JSON line says so
+// ("timer").
 
 #include <sae/cli/arguments.hpp>
 #include <sae/core/activations/topk.hpp>
@@ -234,7 +243,7 @@ int main(int argc, char** argv) {
                     step_seconds - mpi_seconds, mpi_seconds, step_seconds);
         const std::string predicted =
             print_predictions(setting, mode, cluster_flops > 0 ? cluster_flops : flops, interconnect, latency);
-        std::printf("{\"benchmark\":\"mpi_scaling\",\"mode\":\"%s\",\"ranks\":%d,\"step_s\":%g,\"mpi_s\":%g,"
+        std::printf("{\"benchmark\":\"mpi_scaling\",\"timer\":\"std::chrono::steady_clock\",\"mode\":\"%s\",\"ranks\":%d,\"step_s\":%g,\"mpi_s\":%g,"
                     "\"payload_bytes\":%g,\"flops\":%g,\"model_step_s\":%g,\"predicted\":%s}\n",
                     mode.c_str(), world.size(), step_seconds, mpi_seconds, payload, flops,
                     here.compute + here.communication, predicted.c_str());

@@ -13,7 +13,13 @@ Runs, in order (about 5-10 minutes on a 2-core machine):
                         (benchmarks/sae_training_torch.py) and Eigen's GEMM rate; the MFR
                         ensemble against independent SAEs
   linear_assignment     the LAP solver against scipy.optimize.linear_sum_assignment
-  sae_training --rss    peak memory of training, one fresh process per shape
+  sae_training --rss    peak memory of training, one fresh process per shape: the peak
+                        resident set against the training state (parameters + Adam +
+                        two batches), both whole and above the process's resident set
+                        before training (code and libraries), each against the same goal
+
+The benchmarks time with Google Benchmark (libbenchmark-dev, from tools/install-deps
+--bench); their JSON lines, kept in the results file, name it ("timer").
 
 PyTorch's matrix products go to the BLAS that libblas.so.3 resolves to. Debian's default
 is the reference BLAS (one core, unblocked loops); with libopenblas0-pthread installed
@@ -218,8 +224,12 @@ def main():
     for shape, result in rss.items():
         add(f"peak RSS of training {shape} / (parameters + Adam + two batches)", result.get("ratio"),
             TARGETS["rss_over_state"], False)
+        add(f"peak RSS of training {shape} above the process baseline / state", result.get("ratio_above_baseline"),
+            TARGETS["rss_over_state"], False,
+            f"baseline {result['baseline_rss_bytes'] / 1048576:.1f} MiB" if "baseline_rss_bytes" in result else "")
 
-    print(f"\nTargets (machine: {machine().get('cpu', '?')}, {os.cpu_count()} cores; torch BLAS: {torch_blas['blas']}"
+    print(f"\nTargets (machine: {machine().get('cpu', '?')}, {os.cpu_count()} cores; timer: {training.get('timer', '?')}; "
+          f"torch BLAS: {torch_blas['blas']}"
           f"{', OPENBLAS_CORETYPE=' + torch_blas['openblas_coretype'] if 'openblas_coretype' in torch_blas else ''})\n")
     print("| target | measured | goal | met | note |\n|---|---|---|---|---|")
     for row in rows:

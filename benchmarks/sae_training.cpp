@@ -9,7 +9,8 @@
 //   gpt2       d_in 768 -> d_sae 3072,   k 6,  batch 500, 10 SAEs on the same batch
 //   modern     d_in 768 -> d_sae 24,576, k 32, batch 4,096
 //
-// What is timed (median over --steps after --warmup untimed steps, one batch reused):
+// What is timed (median over --steps after --warmup untimed steps, one batch reused;
+// Google Benchmark times each step, see sae::bench::time_with_google_benchmark):
 //   train   TrainableSae<float, TopK>::train_step with the library defaults (untied,
 //           unit-norm decoder rows, ReLU after TopK, Adam 1e-3): forward, backward,
 //           Adam, decoder renormalisation; the 10 SAEs of `gpt2` are an MfrEnsemble
@@ -29,6 +30,12 @@
 //   check   before timing: both sides (each torch variant) train a small SAE for 4 steps
 //           from the same initial weights on the same batches (written as .npy) and
 //           their losses are compared, to show that they compute the same thing.
+//   --rss   (not timed) --steps training steps of one shape; the peak resident set
+//           (VmHWM) against the training state (parameters + Adam's two moments + two
+//           batches), as "ratio" = peak / state, and, with the resident set read before
+//           the batch and the SAEs are allocated (VmRSS: code and libraries; OpenMP's
+//           threads start with the first step),
+//           "ratio_above_baseline" = (peak - baseline) / state.
 //
 // Usage: sae_training [--shapes synthetic,gpt2,modern] [--steps 5] [--warmup 2]
 //                     [--torch-steps 3] [--torch-variants dense,sparse] [--no-torch]
@@ -36,7 +43,8 @@
 //                     [--threads N]
 //                     [--python /usr/bin/python3] [--torch-script PATH] [--dir DIR]
 //        sae_training --rss SHAPE [--steps 3] [--threads N]
-// Prints a table and one JSON line (the last line).
+// Prints a table and one JSON line (the last line; "timer" names the timer). Google
+// Benchmark's own table of every measurement goes to stderr.
 #include "bench_support.hpp"
 
 #include <sae/cli/arguments.hpp>
@@ -49,7 +57,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -67,11 +74,9 @@ namespace {
 
 using sae::bench::benchmarks_dir;
 using sae::bench::load_average;
-using sae::bench::median;
-using sae::bench::seconds_since;
+using sae::bench::time_with_google_benchmark;
 
 using sae::Index;
-using Clock = std::chrono::steady_clock;
 
 struct Shape {
     std::string name;
@@ -142,27 +147,15 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-
-/// Median seconds of `timed` runs of f after `warmup` untimed ones.
-template <class F>
-double time_median(F&& f, int warmup, int timed) {
-    for (int i = 0; i < warmup; ++i) f();
-    std::vector<double> times;
-    for (int i = 0; i < timed; ++i) {
-        const Clock::time_point start = Clock::now();
-        f();
-        times.push_back(seconds_since(start));
-    }
-    return median(times);
-}
-
-/// Peak resident set size of this process (VmHWM), bytes.
-double peak_rss_bytes() {
+/// A memory field of /proc/self/status in bytes: "VmRSS" (resident set size now) or
+/// "VmHWM" (its peak so far).
+double proc_status_bytes(const std::string& field) {
     std::ifstream in("/proc/self/status");
+    const std::string key = field + ":";
     for (std::string line; std::getline(in, line);) {
-        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
+        if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) * 1024.0;
     }
-    return 0.0;
+    throw sae::io_error("/proc/self/status: no " + field + " line");
 }
 
 sae::Matrix<float> gaussian_batch(Index rows, Index cols, std::uint64_t seed) {
@@ -174,10 +167,10 @@ sae::Matrix<float> gaussian_batch(Index rows, Index cols, std::uint64_t seed) {
 }
 
 /// Eigen's float GEMM rate for [rows, inner] x [inner, cols] with the current threads.
-double gemm_rate(Index rows, Index inner, Index cols, int reps) {
+double gemm_rate(const std::string& shape, Index rows, Index inner, Index cols, int reps) {
     const sae::Matrix<float> a = sae::Matrix<float>::Random(rows, inner), b = sae::Matrix<float>::Random(inner, cols);
     sae::Matrix<float> c(rows, cols);
-    const double seconds = time_median([&] { c.noalias() = a * b; }, 1, reps);
+    const double seconds = time_with_google_benchmark(shape + " GEMM", [&] { c.noalias() = a * b; }, 1, reps);
     return 2.0 * static_cast<double>(rows * inner * cols) / seconds;
 }
 
@@ -269,15 +262,16 @@ struct ShapeResult {
 ShapeResult measure_shape(const Options& o, const Shape& s, int threads) {
     ShapeResult r{s};
     std::cerr << "shape " << s.name << ": GEMM rate\n";
-    r.gemm_rate = gemm_rate(s.batch, s.d_in, s.d_sae, 3);
+    r.gemm_rate = gemm_rate(s.name, s.batch, s.d_in, s.d_sae, 3);
     const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 7);
     {
         std::cerr << "shape " << s.name << ": libsae train\n";
         Ensemble saes = independent_saes(s);
-        r.train_seconds = time_median([&] { saes.train_step(batch); }, o.warmup, o.steps);
+        r.train_seconds = time_with_google_benchmark(s.name + " libsae train", [&] { saes.train_step(batch); }, o.warmup, o.steps);
         std::cerr << "shape " << s.name << ": libsae encode\n";
         sae::SparseCode<float> code;
-        r.encode_seconds = time_median(
+        r.encode_seconds = time_with_google_benchmark(
+            s.name + " libsae encode",
             [&] {
                 for (const auto& member : saes.members()) member.model().encode_sparse(batch, code);
             },
@@ -307,7 +301,7 @@ MfrResult measure_mfr(const Options& o, const Shape& base) {
     sae::TrainingConfig training;
     training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
     training.init_decoder_bias_to_median = false;
-    const auto ensemble_step_seconds = [&](double lambda, std::size_t refresh, int warmup, int steps) {
+    const auto ensemble_step_seconds = [&](const std::string& what, double lambda, std::size_t refresh, int warmup, int steps) {
         sae::MfrConfig config;
         config.num_saes = s.num_saes;
         config.penalty_coefficient = lambda;
@@ -315,33 +309,40 @@ MfrResult measure_mfr(const Options& o, const Shape& base) {
         config.matching_refresh_steps = refresh;
         Ensemble ensemble(config, {s.d_in, s.d_sae, /*tied=*/true, /*decoder_bias=*/false}, {s.k, /*relu=*/false},
                           training, 5);
-        return time_median([&] { ensemble.train_step(batch); }, warmup, steps);
+        return time_with_google_benchmark("mfr " + s.name + " " + what, [&] { ensemble.train_step(batch); }, warmup, steps);
     };
     std::cerr << "mfr " << s.name << ": independent\n";
-    r.independent = ensemble_step_seconds(0.0, 1, 1, o.mfr_steps);
+    r.independent = ensemble_step_seconds("independent", 0.0, 1, 1, o.mfr_steps);
     std::cerr << "mfr " << s.name << ": stale matching\n";
-    r.stale = ensemble_step_seconds(1.0, 1000000, 1, o.mfr_steps);
+    r.stale = ensemble_step_seconds("stale", 1.0, 1000000, 1, o.mfr_steps);
     std::cerr << "mfr " << s.name << ": exact matching every step\n";
-    r.exact = ensemble_step_seconds(1.0, 1, 0, o.mfr_exact_steps);
+    r.exact = ensemble_step_seconds("exact", 1.0, 1, 0, o.mfr_exact_steps);
     return r;
 }
 
 /// --rss: train one shape in this fresh process and report its peak memory against the
-/// memory the training state needs: parameters + Adam's two moments + two batches.
+/// memory the training state needs: parameters + Adam's two moments + two batches. The
+/// resident set before anything of the training exists (code and libraries; OpenMP's
+/// threads start with the first step) is recorded too, so that the memory training adds
+/// can be compared alone.
 int run_rss(const Options& o, int threads) {
     const Shape& s = shape_named(o.rss);
+    const double baseline = proc_status_bytes("VmRSS");
     const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 7);
     Ensemble saes = independent_saes(s);
     for (int step = 0; step < o.steps; ++step) saes.train_step(batch);
-    const double peak = peak_rss_bytes();
+    const double peak = proc_status_bytes("VmHWM");
     const double parameters = static_cast<double>(s.num_saes * (2 * s.d_in * s.d_sae + s.d_in + s.d_sae));
     const double floor_bytes = 4.0 * (3.0 * parameters + 2.0 * static_cast<double>(s.batch * s.d_in));
     std::cout << "peak RSS of training " << s.name << " (" << o.steps << " steps, " << threads << " threads): " << std::fixed
               << std::setprecision(1) << peak / 1048576.0 << " MiB; parameters + Adam + two batches: "
-              << floor_bytes / 1048576.0 << " MiB; ratio " << std::setprecision(3) << peak / floor_bytes << "\n";
+              << floor_bytes / 1048576.0 << " MiB; ratio " << std::setprecision(3) << peak / floor_bytes
+              << "; baseline RSS before training: " << std::setprecision(1) << baseline / 1048576.0
+              << " MiB; ratio above baseline " << std::setprecision(3) << (peak - baseline) / floor_bytes << "\n";
     const nlohmann::json json{{"benchmark", "sae_training_rss"}, {"shape", s.name}, {"threads", threads},
-                              {"steps", o.steps}, {"peak_rss_bytes", peak}, {"state_bytes", floor_bytes},
-                              {"ratio", peak / floor_bytes}};
+                              {"steps", o.steps}, {"peak_rss_bytes", peak}, {"baseline_rss_bytes", baseline},
+                              {"state_bytes", floor_bytes}, {"ratio", peak / floor_bytes},
+                              {"ratio_above_baseline", (peak - baseline) / floor_bytes}};
     std::cout << json.dump() << "\n";
     return 0;
 }
@@ -355,8 +356,9 @@ int main(int argc, char** argv) {
         if (!o.rss.empty()) return run_rss(o, threads);
 
         const std::string load_before = load_average();
-        nlohmann::json json{{"benchmark", "sae_training"}, {"threads", threads}, {"steps", o.steps},
-                            {"warmup", o.warmup}, {"torch_steps", o.torch_steps}, {"mfr_steps", o.mfr_steps}};
+        nlohmann::json json{{"benchmark", "sae_training"}, {"timer", sae::bench::timer()}, {"threads", threads},
+                            {"steps", o.steps}, {"warmup", o.warmup}, {"torch_steps", o.torch_steps},
+                            {"mfr_steps", o.mfr_steps}};
         json["check"] = check_against_torch(o, threads);
         std::vector<ShapeResult> shapes;
         for (const std::string& name : o.shapes) shapes.push_back(measure_shape(o, shape_named(name), threads));

@@ -3,17 +3,17 @@
 // RSS depends on the shuffle buffer, not on the total data size (ratio ~1, not ~4).
 //
 // Each measurement streams in a forked child, so its getrusage peak covers only the
-// streaming (the parent's shard writing is not counted).
+// streaming (the parent's shard writing is not counted). The epoch's rate (GB/s) is one
+// run timed by Google Benchmark in the child (its own table goes to stderr).
 //
 // Usage: shard_stream_memory [--dir DIR] [--sizes-gb 1,4] [--buffer-rows 65536] [--keep]
-// Prints a table and one JSON line.
+// Prints a table and one JSON line ("timer" names the timer).
 #include "bench_support.hpp"
 
 #include <sae/cli/arguments.hpp>
 #include <sae/data/shard_source.hpp>
 #include <sae/io/npy.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -87,12 +87,15 @@ long peak_rss_kib_of_child_stream(const std::vector<std::string>& files, sae::In
         sae::ShardSource<float> source(config);
         sae::Matrix<float> batch;
         double checksum = 0.0;
-        const auto start = std::chrono::steady_clock::now();
-        for (std::size_t b = 0; b < source.batches_available(); ++b) {
-            source.next_batch(batch);
-            checksum += static_cast<double>(batch(0, 1));
-        }
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double elapsed = sae::bench::time_with_google_benchmark(
+            "stream one epoch",
+            [&] {
+                for (std::size_t b = 0; b < source.batches_available(); ++b) {
+                    source.next_batch(batch);
+                    checksum += static_cast<double>(batch(0, 1));
+                }
+            },
+            0, 1);
         rusage usage{};
         ::getrusage(RUSAGE_SELF, &usage);
         const std::string report = std::to_string(usage.ru_maxrss) + " " + std::to_string(elapsed) + " " +
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
         std::printf("peak RSS ratio (largest / smallest data) = %.3f; buffer = %ld rows x %ld = %.1f MiB\n", ratio,
                     static_cast<long>(options.buffer_rows), static_cast<long>(d_in),
                     static_cast<double>(options.buffer_rows * d_in * 4) / (1024.0 * 1024.0));
-        std::printf("{\"benchmark\": \"shard_stream_memory\", \"sizes_gb\": [");
+        std::printf("{\"benchmark\": \"shard_stream_memory\", \"timer\": \"%s\", \"sizes_gb\": [", sae::bench::timer().c_str());
         for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", options.sizes_gb[i]);
         std::printf("], \"peak_rss_mib\": [");
         for (std::size_t i = 0; i < peaks.size(); ++i) std::printf("%s%.1f", i ? ", " : "", static_cast<double>(peaks[i]) / 1024.0);
