@@ -64,7 +64,7 @@ void check_all_gradients(Model& model, const Mat& x, const sae::LossConfig& loss
     sae::loss_and_gradients(model, x, loss, lambda, dead, cache, grads);
     sae::project_decoder_gradient(model, grads);  // tied: folds W_dec into W_enc
     // The AuxK residual e = x - x_hat is a constant of the loss, frozen here.
-    const Mat frozen_residual = x - cache.x_hat;
+    const Mat frozen_residual = x - (Mat(cache.code * model.W_dec()).rowwise() + model.b_dec());
     const double denominator = sae::detail::reconstruction_denominator(loss.normalization, x.rows(), x.cols());
 
     const auto total = [&]() {

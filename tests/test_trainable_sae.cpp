@@ -12,7 +12,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <vector>
 
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
@@ -210,6 +214,55 @@ TEST_CASE("Autoencoder inference checks its input", "[autoencoder][errors]") {
     const sae::Matrix<float> f = model.encode(x);
     CHECK(((f.array() != 0.0f).rowwise().count() <= 2).all());
     CHECK((model.forward(x) - model.decode(f)).cwiseAbs().maxCoeff() < 1e-6f);
+}
+
+TEST_CASE("Streamed inference selects from the pre-activations' definition", "[autoencoder][topk]") {
+    // 600 rows and 1100 latents: three row blocks and three latent chunks of the stream
+    // (encoder_stream.hpp), the last of each partial. Expected: pre = (x - b_dec) W_enc + b_enc
+    // formed in double, each row's k largest by a full sort.
+    const Index rows = 600, d_in = 40, d_sae = 1100, k = 7;
+    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, false}, 5);
+    model.mutable_b_enc() = sae::RowVector<float>::Random(d_sae) * 0.1f;
+    model.mutable_b_dec() = sae::RowVector<float>::Random(d_in);
+    const sae::Matrix<float> x = sae::Matrix<float>::Random(rows, d_in);
+    const Eigen::MatrixXd pre = ((x.cast<double>().rowwise() - model.b_dec().cast<double>()) * model.W_enc().cast<double>()).rowwise() +
+                                model.b_enc().cast<double>();
+    sae::SparseCode<float> code;
+    model.encode_sparse(x, code);
+    REQUIRE(code.rows() == rows);
+    REQUIRE(code.cols() == d_sae);
+    int worst_rank = 0;
+    double worst_value = 0.0;
+    for (Index r = 0; r < rows; ++r) {
+        std::vector<double> sorted(static_cast<std::size_t>(d_sae));
+        for (Index c = 0; c < d_sae; ++c) sorted[static_cast<std::size_t>(c)] = pre(r, c);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        int count = 0;
+        for (sae::SparseCode<float>::InnerIterator it(code, r); it; ++it, ++count) {
+            const double exact = pre(r, it.col());
+            worst_value = std::max(worst_value, std::abs(exact - it.value()));
+            // Chosen: at least as large as the exact k-th largest, up to float rounding.
+            if (exact < sorted[static_cast<std::size_t>(k - 1)] - 1e-4) ++worst_rank;
+        }
+        CHECK(count == k);
+    }
+    CHECK(worst_rank == 0);
+    CHECK(worst_value < 1e-4);
+
+    // ReLU + L1 streams too: every positive pre-activation, nothing else.
+    sae::Autoencoder<float, sae::ReluL1> relu({d_in, d_sae}, {}, 5);
+    relu.mutable_b_enc() = model.b_enc();
+    const Eigen::MatrixXd relu_pre = (x.cast<double>() * relu.W_enc().cast<double>()).rowwise() + relu.b_enc().cast<double>();
+    const sae::Matrix<float> dense = relu.encode(x);
+    CHECK((dense.cast<double>() - relu_pre.cwiseMax(0.0)).cwiseAbs().maxCoeff() < 1e-4);
+
+    // A NaN is reported with its row, wherever the stream meets it.
+    sae::Matrix<float> bad = x;
+    bad(437, 3) = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH(model.encode_sparse(bad, code), Catch::Contains("row 437"));
+    bad(437, 3) = 0.0f;
+    bad(599, 39) = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_AS(model.encode_sparse(bad, code), sae::numeric_error);
 }
 
 }  // namespace test_trainable_sae_cases

@@ -29,6 +29,7 @@
 /// threads encode at once, Eigen::setNbThreads(1) avoids oversubscribing the cores.
 
 #include "activation.hpp"
+#include "encoder_stream.hpp"
 #include "error.hpp"
 #include "types.hpp"
 
@@ -64,9 +65,7 @@ void check_batch(const Eigen::MatrixBase<Derived>& x, Index d_in, const char* wh
         throw shape_error(std::string(where) + ": input has " + std::to_string(x.cols()) +
                           " columns but the SAE has d_in = " + std::to_string(d_in));
     }
-    if (!x.allFinite()) {
-        throw numeric_error(std::string(where) + ": input batch contains NaN or Inf");
-    }
+    require_finite_rows(x, 0, where);
 }
 
 /// A [rows, cols] matrix with orthonormal rows (rows <= cols) or orthonormal columns
@@ -147,9 +146,16 @@ public:
     /// The sparse latent code of a batch [batch, d_in] -> [batch, d_sae].
     template <class Derived>
     void encode_sparse(const Eigen::MatrixBase<Derived>& x, SparseCode<Scalar>& code) const {
-        Matrix<Scalar> pre;
-        pre_activations(x, pre);
-        activation_.select_inference(pre, code);
+        if constexpr (detail::streams_rows<Activation>::value) {
+            // Streamed (encoder_stream.hpp): the dense [batch, d_sae] pre-activations
+            // never exist, and the code equals training's to the last bit.
+            if (x.cols() != config_.d_in) detail::check_batch(x, config_.d_in, "Autoencoder::encode_sparse");
+            detail::encode_streamed(x, W_enc_, b_enc_, b_dec_, activation_, code, "Autoencoder::encode_sparse");
+        } else {
+            Matrix<Scalar> pre;
+            pre_activations(x, pre);
+            activation_.select_inference(pre, code);
+        }
     }
 
     /// The latent code as a dense matrix [batch, d_sae].

@@ -10,7 +10,8 @@
 ///       (after ReLU) among dead latents
 ///
 /// How it is computed (the only path; the gradient tests check it):
-///  1. `forward_backward` streams the encoder: the batch is cut into blocks of
+///  1. `forward_backward` streams the encoder (encoder_stream.hpp, the same routine as
+///     inference's Autoencoder::encode_sparse): the batch is cut into blocks of
 ///     `stream_block_rows` rows (one task each, in parallel) and every block's
 ///     pre-activations are made `stream_chunk_cols` latents at a time by a small GEMM
 ///     whose result stays in cache. Activations that select each row on its own
@@ -38,6 +39,7 @@
 /// removed).
 
 #include "autoencoder.hpp"
+#include "encoder_stream.hpp"
 #include "parallel.hpp"
 #include "sparse_code_builder.hpp"
 #include "activations/topk.hpp"
@@ -142,30 +144,6 @@ private:
 
 namespace detail {
 
-/// Rows per encoder task and latents per GEMM chunk. Fixed (not derived from the thread
-/// count) so that every row meets the same GEMM shapes, hence the same rounding, on any
-/// machine. A 256 x 512 float tile (512 KiB) stays in L2, and both GEMM operands are
-/// packed once per 256 rows or 512 latents, which measured as fast as one whole-batch GEMM.
-inline constexpr Index stream_block_rows = 256;
-inline constexpr Index stream_chunk_cols = 512;
-
-/// Activations that declare `selects_rows_independently = true` and provide the
-/// streaming members (RowSelection, start_rows, select_chunk, finish_rows; see topk.hpp).
-template <class Act, class = void>
-struct streams_rows : std::false_type {};
-template <class Act>
-struct streams_rows<Act, std::enable_if_t<Act::selects_rows_independently>> : std::true_type {};
-
-/// The per-thread selection state of a streamed activation (a placeholder otherwise).
-template <class Act, bool = streams_rows<Act>::value>
-struct row_selection {
-    using type = char;
-};
-template <class Act>
-struct row_selection<Act, true> {
-    using type = typename Act::RowSelection;
-};
-
 /// Whether sparsity_loss / backward read the decoder norms (true unless declared false).
 template <class Act, class = void>
 struct reads_decoder_norms : std::true_type {};
@@ -224,7 +202,6 @@ struct ForwardCache {
     Matrix<Scalar> centered;        ///< x - b_dec [batch, d_in]
     Matrix<Scalar> pre;             ///< pre-activations [batch, d_sae] when the activation needs them all; else [batch, 0]
     SparseCode<Scalar> code;        ///< f
-    Matrix<Scalar> x_hat;           ///< reconstruction
     Matrix<Scalar> d_x_hat;         ///< dL/dx_hat
     SparseCode<Scalar> grad_code;   ///< dL/df on the code's pattern
     SparseCode<Scalar> d_pre;       ///< dL/dpre of R and S
@@ -249,17 +226,11 @@ inline double reconstruction_denominator(ReconstructionNormalization normalizati
                                                                            : static_cast<double>(rows * cols);
 }
 
-/// Throws shape_error unless `x` has `d_in` columns, numeric_error if it holds NaN/Inf
-/// (as check_batch does, with a reduction the compiler vectorises: x * 0 sums to 0
-/// exactly when every entry is finite).
+/// Throws shape_error unless `x` has `d_in` columns, numeric_error if it holds NaN/Inf.
 template <class Scalar>
 void check_training_batch(const ConstMatrixRef<Scalar>& x, Index d_in, const char* where) {
     if (x.cols() != d_in) check_batch(x, d_in, where);
-    for (Index r = 0; r < x.rows(); ++r) {
-        if ((x.row(r).array() * Scalar(0)).sum() != Scalar(0)) {
-            throw numeric_error(std::string(where) + ": input batch contains NaN or Inf (row " + std::to_string(r) + ")");
-        }
-    }
+    require_finite_rows(x, 0, where);
 }
 
 template <class Scalar>
@@ -311,26 +282,22 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
         if constexpr (streamed) activation.start_rows(selection, count);
         if (with_aux) aux.start(count, aux_k, /*positive_only=*/true);
         std::size_t next_dead = 0;
-        for (Index c0 = 0; c0 < d_sae; c0 += stream_chunk_cols) {
-            const Index width = std::min(stream_chunk_cols, d_sae - c0);
-            auto chunk = [&]() {
-                if constexpr (streamed) {
-                    return tile.topLeftCorner(count, width);
-                } else {
-                    return cache.pre.block(first, c0, count, width);
-                }
-            }();
-            // Starting from the bias saves a pass: Eigen's "=" product zeroes first anyway.
-            chunk.rowwise() = b_enc.segment(c0, width);
-            chunk.noalias() += centered * W_enc.middleCols(c0, width);
+        const auto chunk_of = [&](Index c0, Index width) {
+            if constexpr (streamed) {
+                return tile.topLeftCorner(count, width);
+            } else {
+                return cache.pre.block(first, c0, count, width);
+            }
+        };
+        pre_activation_chunks<Scalar>(centered, W_enc, b_enc, chunk_of, [&](const auto& chunk, Index c0) {
             if constexpr (streamed) activation.select_chunk(selection, chunk, c0);
             if (with_aux) {
-                for (; next_dead < dead.size() && dead[next_dead] < c0 + width; ++next_dead) {
+                for (; next_dead < dead.size() && dead[next_dead] < c0 + chunk.cols(); ++next_dead) {
                     const Index col = dead[next_dead];
                     for (Index r = 0; r < count; ++r) aux.offer(r, col, chunk(r, col - c0));
                 }
             }
-        }
+        });
         if constexpr (streamed) {
             SparseCodeBuilder<Scalar>& out = scratch.code_blocks[static_cast<std::size_t>(block)];
             out.start(count, d_sae);
@@ -346,7 +313,7 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     if (with_aux) join_code_blocks(scratch.aux_blocks, d_sae, cache.aux_code);
 }
 
-/// Pass 2: x_hat, dL/dx_hat, dL/df on the code, and the AuxK error and dL/dpre on its
+/// Pass 2: dL/dx_hat (through x_hat), dL/df on the code, and the AuxK error and dL/dpre on its
 /// code, one row block per task; only the active latents of each row are touched.
 template <class Scalar, template <class> class Act>
 void decode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<Scalar>& x, Scalar scale,
@@ -373,11 +340,12 @@ void decode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
         auto sums = scratch.d_x_hat_sums.row(block);
         sums.setZero();
         for (Index r = first; r < last; ++r) {
-            auto x_hat = cache.x_hat.row(r);
-            x_hat = b_dec;
-            for (int e = outer[r]; e < outer[r + 1]; ++e) x_hat += f[e] * W_dec.row(inner[e]);
+            // x_hat is built in dL/dx_hat's own row, then x taken off: no [batch, d_in]
+            // matrix for x_hat alone.
             auto d_x_hat = cache.d_x_hat.row(r);
-            d_x_hat = x_hat - x.row(r);
+            d_x_hat = b_dec;
+            for (int e = outer[r]; e < outer[r + 1]; ++e) d_x_hat += f[e] * W_dec.row(inner[e]);
+            d_x_hat -= x.row(r);
             squared_error += static_cast<double>(d_x_hat.squaredNorm());
             if (with_aux) {
                 // e_hat - e with e = x - x_hat the (constant) residual.
@@ -442,7 +410,6 @@ LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatri
     const bool with_aux = aux_k > 0;
 
     cache.centered.resize(rows, d_in);
-    cache.x_hat.resize(rows, d_in);
     cache.d_x_hat.resize(rows, d_in);
     if (with_aux) cache.d_aux.resize(rows, d_in);
     detail::encode_stream(model, x, aux_k, cache);

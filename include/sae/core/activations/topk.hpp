@@ -17,6 +17,10 @@
 #include "../sparse_code_builder.hpp"
 #include "common.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -39,8 +43,12 @@ namespace detail {
 /// (the k-th best value t found by bisection on the values' order-preserving integer
 /// keys, each step a branch-free count the compiler vectorises; then one stable pass that
 /// keeps the values above t and the lowest-column ties at t) and the threshold becomes t.
-/// Appends are cheap and cuts rare, and once the threshold is up most values are
-/// skipped 16 at a time. The kept entries come out already in column order.
+/// Appends are cheap (with AVX-512 one compress per 16 values) and cuts rare, and once
+/// the threshold is up most values are skipped 16 at a time. A row's first long run of
+/// values starts from a threshold taken from a sample of them (kept only when at least
+/// k of the run's values exceed it, so it never drops a winner): most of the cuts a
+/// threshold rising from zero would need are then never made. The kept entries come out
+/// already in column order.
 template <class Scalar>
 class RunningTopK {
 public:
@@ -48,7 +56,8 @@ public:
         k_ = k;
         limit_ = std::max<Index>(4 * k, width);
         stride_ = limit_ + width;  // a 16-value group may land on a buffer just under the limit
-        entries_.resize(static_cast<std::size_t>(rows * stride_));
+        values_.resize(static_cast<std::size_t>(rows * stride_));
+        cols_.resize(static_cast<std::size_t>(rows * stride_));
         sizes_.assign(static_cast<std::size_t>(rows), 0);
         thresholds_.assign(static_cast<std::size_t>(rows), positive_only ? Scalar(0) : -std::numeric_limits<Scalar>::infinity());
     }
@@ -56,17 +65,17 @@ public:
     /// Offer values[0, count) of `row`, which sit at columns first_col, first_col + 1, ...
     void offer_row(Index row, const Scalar* values, Index count, Index first_col) {
         const std::size_t r = static_cast<std::size_t>(row);
-        Entry* buffer = entries_.data() + row * stride_;
+        if (sizes_[r] == 0 && count >= 2 * sample_size && count >= 8 * k_) raise_threshold_from_sample(r, values, count);
+        Scalar* kept_values = values_.data() + row * stride_;
+        int* kept_cols = cols_.data() + row * stride_;
         Index size = sizes_[r];
         Scalar threshold = thresholds_[r];
         Index i = 0;
         for (; i + width <= count; i += width) {
-            if (!(Eigen::Map<const Eigen::Array<Scalar, width, 1>>(values + i).maxCoeff() > threshold)) continue;
-            // Branch-free: write every value, keep (advance past) those above the threshold.
-            for (Index t = i; t < i + width; ++t) {
-                buffer[size] = Entry{values[t], static_cast<int>(first_col + t)};
-                size += values[t] > threshold;
-            }
+            const Index appended = append_group_above(values + i, static_cast<int>(first_col + i), threshold,
+                                                      kept_values + size, kept_cols + size);
+            if (appended == 0) continue;
+            size += appended;
             if (size >= limit_) {
                 sizes_[r] = size;
                 cut(row);
@@ -83,65 +92,25 @@ public:
         const std::size_t r = static_cast<std::size_t>(row);
         if (!(value > thresholds_[r])) return;
         Index& size = sizes_[r];
-        entries_[r * static_cast<std::size_t>(stride_) + static_cast<std::size_t>(size)] = Entry{value, static_cast<int>(col)};
+        const std::size_t slot = r * static_cast<std::size_t>(stride_) + static_cast<std::size_t>(size);
+        values_[slot] = value;
+        cols_[slot] = static_cast<int>(col);
         if (++size >= limit_) cut(row);
     }
 
     /// Append the kept entries of `row` to `out` (increasing columns) and end the row.
     void emit_row(Index row, SparseCodeBuilder<Scalar>& out) {
         if (sizes_[static_cast<std::size_t>(row)] > k_) cut(row);
-        const Entry* first = entries_.data() + row * stride_;
-        const Entry* last = first + sizes_[static_cast<std::size_t>(row)];
-        for (const Entry* e = first; e != last; ++e) out.push(e->col, e->value);
+        const Scalar* kept_values = values_.data() + row * stride_;
+        const int* kept_cols = cols_.data() + row * stride_;
+        const Index size = sizes_[static_cast<std::size_t>(row)];
+        for (Index e = 0; e < size; ++e) out.push(kept_cols[e], kept_values[e]);
         out.end_row();
     }
 
 private:
     static constexpr Index width = 16;
-
-    struct Entry {
-        Scalar value;
-        int col;
-    };
-
-    /// Keep the best k candidates of `row`, in column order, and raise its threshold to
-    /// the k-th best value.
-    void cut(Index row) {
-        Entry* entries = entries_.data() + row * stride_;
-        Index& size = sizes_[static_cast<std::size_t>(row)];
-        keys_.resize(static_cast<std::size_t>(size));
-        Key* keys = keys_.data();
-        Key low = std::numeric_limits<Key>::max(), high = std::numeric_limits<Key>::min();
-        for (Index i = 0; i < size; ++i) {
-            keys[i] = key_of(entries[i].value);
-            low = std::min(low, keys[i]);
-            high = std::max(high, keys[i]);
-        }
-        // The largest key t with at least k keys >= t is the k-th best value's key.
-        while (low < high) {
-            const Key middle = static_cast<Key>(low + (high - low) / 2 + 1);  // in (low, high], no overflow
-            Key at_least = 0;  // counted in the keys' width, so the loop vectorises without widening
-            for (Index i = 0; i < size; ++i) at_least += keys[i] >= middle;
-            if (at_least >= static_cast<Key>(k_)) {
-                low = middle;
-            } else {
-                high = static_cast<Key>(middle - 1);
-            }
-        }
-        Index above = 0;
-        for (Index i = 0; i < size; ++i) above += keys[i] > low;
-        Index ties = k_ - above;
-        Index kept = 0;
-        for (Index i = 0; i < size; ++i) {
-            const bool tie = keys[i] == low;
-            if (keys[i] > low || (tie && ties > 0)) {
-                ties -= tie;
-                entries[kept++] = entries[i];
-            }
-        }
-        size = kept;
-        thresholds_[static_cast<std::size_t>(row)] = value_of_key(low);
-    }
+    static constexpr Index sample_size = 64;
 
     /// Unsigned integer keys in the order of the values (the radix-sort key of IEEE
     /// numbers: a positive value's bits with the sign bit set, a negative value's bits
@@ -161,13 +130,104 @@ private:
         return value;
     }
 
+    /// Writes the values of group[0, width) above `threshold`, and their columns, to
+    /// values_out / cols_out (room for `width` each); returns how many.
+    static Index append_group_above(const Scalar* group, int first_col, Scalar threshold, Scalar* values_out, int* cols_out) {
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<Scalar, float>) {
+            const __m512 v = _mm512_loadu_ps(group);
+            const __mmask16 above = _mm512_cmp_ps_mask(v, _mm512_set1_ps(threshold), _CMP_GT_OQ);
+            if (above == 0) return 0;
+            const __m512i cols = _mm512_add_epi32(_mm512_set1_epi32(first_col),
+                                                  _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+            _mm512_storeu_ps(values_out, _mm512_maskz_compress_ps(above, v));
+            _mm512_storeu_si512(cols_out, _mm512_maskz_compress_epi32(above, cols));
+            return static_cast<Index>(__builtin_popcount(above));
+        }
+#endif
+        if (!(Eigen::Map<const Eigen::Array<Scalar, width, 1>>(group).maxCoeff() > threshold)) return 0;
+        // Branch-free: write every value, keep (advance past) those above the threshold.
+        Index size = 0;
+        for (int t = 0; t < static_cast<int>(width); ++t) {
+            values_out[size] = group[t];
+            cols_out[size] = first_col + t;
+            size += group[t] > threshold;
+        }
+        return size;
+    }
+
+    /// Raises row r's threshold to the value that about 2k of values[0, count) exceed,
+    /// estimated from 64 evenly spaced ones, if at least k (and fewer than the 4k that
+    /// trigger a cut) of them exceed it; then every winner of the row is above it.
+    void raise_threshold_from_sample(std::size_t r, const Scalar* values, Index count) {
+        const Index step = count / sample_size;
+        keys_.resize(static_cast<std::size_t>(sample_size));
+        for (Index s = 0; s < sample_size; ++s) keys_[static_cast<std::size_t>(s)] = key_of(values[s * step]);
+        const Index rank = std::min<Index>(sample_size, (2 * k_ * sample_size + count - 1) / count + 1);
+        const Scalar estimate = value_of_key(kth_largest_key(keys_.data(), sample_size, rank));
+        if (!(estimate > thresholds_[r])) return;
+        Index above = 0;
+        for (Index i = 0; i < count; ++i) above += values[i] > estimate;
+        if (above >= k_ && above < limit_) thresholds_[r] = estimate;
+    }
+
+    /// The k-th largest of keys[0, size), k <= size: the largest t with at least k keys
+    /// >= t, found by bisection.
+    static Key kth_largest_key(const Key* keys, Index size, Index k) {
+        Key low = std::numeric_limits<Key>::max(), high = std::numeric_limits<Key>::min();
+        for (Index i = 0; i < size; ++i) {
+            low = std::min(low, keys[i]);
+            high = std::max(high, keys[i]);
+        }
+        while (low < high) {
+            const Key middle = static_cast<Key>(low + (high - low) / 2 + 1);  // in (low, high], no overflow
+            Key at_least = 0;  // counted in the keys' width, so the loop vectorises without widening
+            for (Index i = 0; i < size; ++i) at_least += keys[i] >= middle;
+            if (at_least >= static_cast<Key>(k)) {
+                low = middle;
+            } else {
+                high = static_cast<Key>(middle - 1);
+            }
+        }
+        return low;
+    }
+
+    /// Keep the best k candidates of `row`, in column order, and raise its threshold to
+    /// the k-th best value.
+    void cut(Index row) {
+        Scalar* kept_values = values_.data() + row * stride_;
+        int* kept_cols = cols_.data() + row * stride_;
+        Index& size = sizes_[static_cast<std::size_t>(row)];
+        keys_.resize(static_cast<std::size_t>(size));
+        Key* keys = keys_.data();
+        for (Index i = 0; i < size; ++i) keys[i] = key_of(kept_values[i]);
+        const Key kth = kth_largest_key(keys, size, k_);
+        Index above = 0;
+        for (Index i = 0; i < size; ++i) above += keys[i] > kth;
+        Index ties = k_ - above;
+        Index kept = 0;
+        for (Index i = 0; i < size; ++i) {
+            const bool tie = keys[i] == kth;
+            if (keys[i] > kth || (tie && ties > 0)) {
+                ties -= tie;
+                kept_values[kept] = kept_values[i];
+                kept_cols[kept] = kept_cols[i];
+                ++kept;
+            }
+        }
+        size = kept;
+        thresholds_[static_cast<std::size_t>(row)] = value_of_key(kth);
+    }
+
     Index k_ = 0;
     Index limit_ = 0;   // candidates that trigger a cut (4k)
     Index stride_ = 0;  // entries reserved per row
-    std::vector<Entry> entries_;  // row r's candidates: entries_[r stride_, r stride_ + sizes_[r])
+    // Row r's candidates: values_ / cols_ [r stride_, r stride_ + sizes_[r]), in column order.
+    std::vector<Scalar> values_;
+    std::vector<int> cols_;
     std::vector<Index> sizes_;
     std::vector<Scalar> thresholds_;  // a value must exceed this to become a candidate
-    std::vector<Key> keys_;           // scratch of cut()
+    std::vector<Key> keys_;           // scratch of cut() and the sample
 };
 
 /// Rows per task when a whole matrix is selected on several threads.
