@@ -60,6 +60,7 @@ public:
         cols_.resize(static_cast<std::size_t>(rows * stride_));
         sizes_.assign(static_cast<std::size_t>(rows), 0);
         thresholds_.assign(static_cast<std::size_t>(rows), positive_only ? Scalar(0) : -std::numeric_limits<Scalar>::infinity());
+        last_estimate_ = -std::numeric_limits<Scalar>::infinity();
     }
 
     /// Offer values[0, count) of `row`, which sit at columns first_col, first_col + 1, ...
@@ -145,7 +146,8 @@ private:
             return static_cast<Index>(__builtin_popcount(above));
         }
 #endif
-        if (!(Eigen::Map<const Eigen::Array<Scalar, width, 1>>(group).maxCoeff() > threshold)) return 0;
+        // PropagateNumbers: a NaN in the group must not hide the values beside it.
+        if (!(Eigen::Map<const Eigen::Array<Scalar, width, 1>>(group).template maxCoeff<Eigen::PropagateNumbers>() > threshold)) return 0;
         // Branch-free: write every value, keep (advance past) those above the threshold.
         Index size = 0;
         for (int t = 0; t < static_cast<int>(width); ++t) {
@@ -156,19 +158,27 @@ private:
         return size;
     }
 
-    /// Raises row r's threshold to the value that about 2k of values[0, count) exceed,
-    /// estimated from 64 evenly spaced ones, if at least k (and fewer than the 4k that
-    /// trigger a cut) of them exceed it; then every winner of the row is above it.
+    /// Raises row r's threshold to an estimate of the value that about 2k of
+    /// values[0, count) exceed, if at least k (and fewer than the 4k that trigger a cut)
+    /// of them do exceed it; then every winner of the row is above it. The estimate is the
+    /// one that last passed this test (rows of a batch tend to look alike, and the test is
+    /// one vectorised pass), else the matching rank among 64 evenly spaced values.
     void raise_threshold_from_sample(std::size_t r, const Scalar* values, Index count) {
+        const auto accept = [&](Scalar estimate) {
+            if (!(estimate > thresholds_[r])) return false;
+            Index above = 0;
+            for (Index i = 0; i < count; ++i) above += values[i] > estimate;
+            if (above < k_ || above >= limit_) return false;
+            thresholds_[r] = estimate;
+            last_estimate_ = estimate;
+            return true;
+        };
+        if (accept(last_estimate_)) return;
         const Index step = count / sample_size;
         keys_.resize(static_cast<std::size_t>(sample_size));
         for (Index s = 0; s < sample_size; ++s) keys_[static_cast<std::size_t>(s)] = key_of(values[s * step]);
         const Index rank = std::min<Index>(sample_size, (2 * k_ * sample_size + count - 1) / count + 1);
-        const Scalar estimate = value_of_key(kth_largest_key(keys_.data(), sample_size, rank));
-        if (!(estimate > thresholds_[r])) return;
-        Index above = 0;
-        for (Index i = 0; i < count; ++i) above += values[i] > estimate;
-        if (above >= k_ && above < limit_) thresholds_[r] = estimate;
+        accept(value_of_key(kth_largest_key(keys_.data(), sample_size, rank)));
     }
 
     /// The k-th largest of keys[0, size), k <= size: the largest t with at least k keys
@@ -181,15 +191,36 @@ private:
         }
         while (low < high) {
             const Key middle = static_cast<Key>(low + (high - low) / 2 + 1);  // in (low, high], no overflow
-            Key at_least = 0;  // counted in the keys' width, so the loop vectorises without widening
-            for (Index i = 0; i < size; ++i) at_least += keys[i] >= middle;
-            if (at_least >= static_cast<Key>(k)) {
+            if (count_at_least(keys, size, middle) >= k) {
                 low = middle;
             } else {
                 high = static_cast<Key>(middle - 1);
             }
         }
         return low;
+    }
+
+    /// How many of keys[0, size) are >= bound.
+    static Index count_at_least(const Key* keys, Index size, Key bound) {
+#if defined(__AVX512F__)
+        if constexpr (sizeof(Key) == 4) {
+            // One compare to a mask and a popcount per 16 keys; the tail in one masked load.
+            const __m512i bounds = _mm512_set1_epi32(static_cast<int>(bound));
+            const Index full = size / width * width;
+            Index count = 0;
+            for (Index i = 0; i < full; i += width) {
+                count += __builtin_popcount(_mm512_cmpge_epu32_mask(_mm512_loadu_si512(keys + i), bounds));
+            }
+            if (full < size) {
+                const __mmask16 tail = static_cast<__mmask16>((1u << (size - full)) - 1u);
+                count += __builtin_popcount(_mm512_mask_cmpge_epu32_mask(tail, _mm512_maskz_loadu_epi32(tail, keys + full), bounds));
+            }
+            return count;
+        }
+#endif
+        Key at_least = 0;  // counted in the keys' width, so the loop vectorises without widening
+        for (Index i = 0; i < size; ++i) at_least += keys[i] >= bound;
+        return static_cast<Index>(at_least);
     }
 
     /// Keep the best k candidates of `row`, in column order, and raise its threshold to
@@ -202,21 +233,53 @@ private:
         Key* keys = keys_.data();
         for (Index i = 0; i < size; ++i) keys[i] = key_of(kept_values[i]);
         const Key kth = kth_largest_key(keys, size, k_);
-        Index above = 0;
-        for (Index i = 0; i < size; ++i) above += keys[i] > kth;
-        Index ties = k_ - above;
+        // Candidates are never NaN, so kth is below the largest key and kth + 1 cannot wrap.
+        const Index above = count_at_least(keys, size, static_cast<Key>(kth + 1));
+        size = keep_best(kept_values, kept_cols, keys, size, kth, k_ - above);
+        thresholds_[static_cast<std::size_t>(row)] = value_of_key(kth);
+    }
+
+    /// Moves to the front, in order, the entries whose key is above `kth` and the first
+    /// `ties` whose key equals it; returns how many.
+    static Index keep_best(Scalar* values, int* cols, const Key* keys, Index size, Key kth, Index ties) {
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<Scalar, float>) {
+            // Per 16 entries: a keep mask and one compress; a store never passes the
+            // group it came from, so the pass is safe in place.
+            const __m512i bound = _mm512_set1_epi32(static_cast<int>(kth));
+            Index kept = 0;
+            for (Index i = 0; i < size; i += width) {
+                const Index n = std::min(width, size - i);
+                const __mmask16 valid = static_cast<__mmask16>(n == width ? 0xFFFFu : (1u << n) - 1u);
+                const __m512i group = _mm512_maskz_loadu_epi32(valid, keys + i);
+                unsigned keep = _mm512_mask_cmpgt_epu32_mask(valid, group, bound);
+                unsigned equal = _mm512_mask_cmpeq_epu32_mask(valid, group, bound);
+                for (; equal != 0 && ties > 0; --ties) {
+                    const unsigned lowest = equal & (0u - equal);
+                    keep |= lowest;
+                    equal ^= lowest;
+                }
+                const __mmask16 mask = static_cast<__mmask16>(keep);
+                const __m512 group_values = _mm512_maskz_loadu_ps(valid, values + i);
+                const __m512i group_cols = _mm512_maskz_loadu_epi32(valid, cols + i);
+                _mm512_mask_compressstoreu_ps(values + kept, mask, group_values);
+                _mm512_mask_compressstoreu_epi32(cols + kept, mask, group_cols);
+                kept += __builtin_popcount(keep);
+            }
+            return kept;
+        }
+#endif
         Index kept = 0;
         for (Index i = 0; i < size; ++i) {
             const bool tie = keys[i] == kth;
             if (keys[i] > kth || (tie && ties > 0)) {
                 ties -= tie;
-                kept_values[kept] = kept_values[i];
-                kept_cols[kept] = kept_cols[i];
+                values[kept] = values[i];
+                cols[kept] = cols[i];
                 ++kept;
             }
         }
-        size = kept;
-        thresholds_[static_cast<std::size_t>(row)] = value_of_key(kth);
+        return kept;
     }
 
     Index k_ = 0;
@@ -228,6 +291,7 @@ private:
     std::vector<Index> sizes_;
     std::vector<Scalar> thresholds_;  // a value must exceed this to become a candidate
     std::vector<Key> keys_;           // scratch of cut() and the sample
+    Scalar last_estimate_ = 0;        // the last accepted sample threshold (raise_threshold_from_sample)
 };
 
 /// Rows per task when a whole matrix is selected on several threads.

@@ -1,0 +1,149 @@
+// The streaming TopK selection (RunningTopK, topk.hpp) against its definition: per row,
+// the k largest values, ties broken towards the lower column, values <= 0 dropped with
+// ReLU, NaN and -inf never kept, the kept entries in column order. The reference below
+// sorts each row in full. The data are built to hit every branch of the fast path: many
+// exact ties (values drawn from a few levels), -0 beside +0, NaN, +-inf, rows offered in
+// chunks of every size (and value by value), and long rows, where the sampled starting
+// threshold and its reuse from the previous row come into play.
+//
+// The same file is also compiled with -mavx512f as its own test (topk_selection_avx512,
+// tests/CMakeLists.txt) on machines that have AVX-512, so that both the portable loops and
+// the AVX-512 compress/count kernels are checked.
+#include <sae/core/activations/topk.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+namespace test_topk_selection_cases {
+
+namespace {
+
+using sae::Index;
+
+/// (column, value) pairs a row should keep, by the definition.
+template <class Scalar>
+std::vector<std::pair<Index, Scalar>> expected_row(const std::vector<Scalar>& row, Index k, bool relu) {
+    std::vector<Index> order;
+    for (Index c = 0; c < static_cast<Index>(row.size()); ++c) {
+        const Scalar v = row[static_cast<std::size_t>(c)];
+        if (std::isnan(v) || v == -std::numeric_limits<Scalar>::infinity() || (relu && !(v > Scalar(0)))) continue;
+        order.push_back(c);
+    }
+    // Larger first; equal values (+0 == -0) by column.
+    std::stable_sort(order.begin(), order.end(),
+                     [&](Index a, Index b) { return row[static_cast<std::size_t>(a)] > row[static_cast<std::size_t>(b)]; });
+    order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(k)));
+    std::sort(order.begin(), order.end());
+    std::vector<std::pair<Index, Scalar>> kept;
+    for (Index c : order) kept.emplace_back(c, row[static_cast<std::size_t>(c)]);
+    return kept;
+}
+
+template <class Scalar>
+std::vector<std::pair<Index, Scalar>> code_row(const sae::SparseCode<Scalar>& code, Index r) {
+    std::vector<std::pair<Index, Scalar>> kept;
+    for (typename sae::SparseCode<Scalar>::InnerIterator it(code, r); it; ++it) kept.emplace_back(it.col(), it.value());
+    return kept;
+}
+
+/// A row of `cols` values: a common scale per call (rows of a batch look alike), a few
+/// levels so that ties are frequent, and now and then a special value.
+template <class Scalar>
+std::vector<Scalar> random_row(Index cols, int levels, std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> level(-levels, levels);
+    std::uniform_int_distribution<int> special(0, 199);
+    std::vector<Scalar> row(static_cast<std::size_t>(cols));
+    for (Scalar& v : row) {
+        v = static_cast<Scalar>(level(rng)) / static_cast<Scalar>(levels);
+        switch (special(rng)) {
+            case 0: v = std::numeric_limits<Scalar>::quiet_NaN(); break;
+            case 1: v = -std::numeric_limits<Scalar>::infinity(); break;
+            case 2: v = std::numeric_limits<Scalar>::infinity(); break;
+            case 3: v = Scalar(-0.0); break;
+            default: break;
+        }
+    }
+    return row;
+}
+
+template <class Scalar>
+void check_running_selection(std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    sae::detail::RunningTopK<Scalar> top;
+    for (int trial = 0; trial < 60; ++trial) {
+        const Index cols = std::uniform_int_distribution<Index>(1, trial % 3 == 0 ? 4000 : 700)(rng);
+        const Index k = std::uniform_int_distribution<Index>(1, std::min<Index>(cols, trial % 2 ? 8 : 70))(rng);
+        const bool relu = trial % 2 == 0;
+        const int levels = trial % 5 == 0 ? 3 : 1000;  // 7 distinct values, or almost none equal
+        const Index rows = 9;
+        std::vector<std::vector<Scalar>> data;
+        for (Index r = 0; r < rows; ++r) data.push_back(random_row<Scalar>(cols, levels, rng));
+        // Chunks of one random width (as the encoder streams them), or single values.
+        const Index chunk = trial % 7 == 0 ? 1 : std::uniform_int_distribution<Index>(1, cols)(rng);
+        top.start(rows, k, relu);
+        for (Index c0 = 0; c0 < cols; c0 += chunk) {
+            const Index width = std::min(chunk, cols - c0);
+            for (Index r = 0; r < rows; ++r) {
+                const Scalar* values = data[static_cast<std::size_t>(r)].data() + c0;
+                if (width == 1) {
+                    top.offer(r, c0, values[0]);
+                } else {
+                    top.offer_row(r, values, width, c0);
+                }
+            }
+        }
+        sae::SparseCodeBuilder<Scalar> out;
+        out.start(rows, cols);
+        for (Index r = 0; r < rows; ++r) top.emit_row(r, out);
+        sae::SparseCode<Scalar> code;
+        out.finish(code);
+        for (Index r = 0; r < rows; ++r) {
+            INFO("trial " << trial << ": cols " << cols << ", k " << k << ", relu " << relu << ", chunk " << chunk << ", row " << r);
+            const auto expected = expected_row(data[static_cast<std::size_t>(r)], k, relu);
+            const auto got = code_row(code, r);
+            REQUIRE(got.size() == expected.size());
+            for (std::size_t e = 0; e < got.size(); ++e) {
+                CHECK(got[e].first == expected[e].first);
+                CHECK(got[e].second == expected[e].second);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("RunningTopK keeps each row's k largest, lower columns first on ties", "[topk][selection]") {
+    check_running_selection<float>(1);
+    check_running_selection<double>(2);
+}
+
+TEST_CASE("Long similar rows: the sampled starting threshold never drops a winner", "[topk][selection]") {
+    // Rows of 3000 values with k = 32 start from a sampled threshold, and later rows try
+    // the previous row's first; rows alternate between two scales so that the reused
+    // threshold is sometimes too high (fewer than k above it) and must be rejected.
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const Index rows = 40, cols = 3000, k = 32;
+    sae::Matrix<float> pre(rows, cols);
+    for (Index r = 0; r < rows; ++r) {
+        const float scale = r % 3 == 0 ? 0.25f : 4.0f;
+        for (Index c = 0; c < cols; ++c) pre(r, c) = scale * normal(rng) + (r % 5 == 0 ? 3.0f : 0.0f);
+    }
+    for (bool relu : {true, false}) {
+        sae::SparseCode<float> code;
+        sae::detail::select_top_k_per_row<float>(pre, k, relu, code);
+        for (Index r = 0; r < rows; ++r) {
+            std::vector<float> row(pre.row(r).data(), pre.row(r).data() + cols);  // row-major
+            INFO("relu " << relu << ", row " << r);
+            CHECK(code_row(code, r) == expected_row(row, k, relu));
+        }
+    }
+}
+
+}  // namespace test_topk_selection_cases
