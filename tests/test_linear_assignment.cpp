@@ -1,6 +1,7 @@
 // Tests for sae/mfr/linear_assignment.hpp: exact rectangular linear assignment.
 // Expected optima come from brute force over all injective maps, hand enumeration,
-// planted solutions and the sorted-matching property of convex 1-D costs.
+// planted solutions and the sorted-matching property of convex 1-D costs; warm starts
+// are checked against cold solves, brute force and their own LP-duality certificate.
 #include "sae/mfr/linear_assignment.hpp"
 
 #include <catch2/catch.hpp>
@@ -99,6 +100,37 @@ sae::Matrix<double> random_integer_matrix(Index rows, Index cols, std::mt19937_6
         m.data()[i] = uniform(rng);
     }
     return m;
+}
+
+/// `warm` (as filled by the solve that gave `result`) is an optimality certificate: a
+/// dual solution of min s * cost (s = -1 when maximising) with u_r + v_c <= s * cost
+/// everywhere, the longer side's potentials <= 0, and sum(u) + sum(v) = s * total_cost.
+/// By LP duality no pairing of min(rows, cols) pairs can do better than that sum.
+void check_certificate(const sae::Matrix<double>& cost, bool maximise, const sae::Assignment& result,
+                       const sae::AssignmentWarmStart& warm) {
+    const double sign = maximise ? -1.0 : 1.0;
+    REQUIRE(warm.row_potential.size() == cost.rows());
+    REQUIRE(warm.col_potential.size() == cost.cols());
+    CHECK(warm.row_to_col == result.row_to_col);
+    const sae::Matrix<double> slack = (sign * cost).colwise() - warm.row_potential;
+    CHECK((slack.rowwise() - warm.col_potential.transpose()).minCoeff() > -1e-9);
+    if (cost.rows() != cost.cols()) {
+        CHECK((cost.rows() < cost.cols() ? warm.col_potential : warm.row_potential).maxCoeff() <= 0.0);
+    }
+    const double dual = warm.row_potential.sum() + warm.col_potential.sum();
+    CHECK_THAT(dual, Catch::Matchers::WithinAbs(sign * result.total_cost, 1e-9 * (1.0 + std::abs(result.total_cost))));
+}
+
+/// Solves `cost` warm from `warm` (then holding this solve's state) and cold; both must
+/// be valid and equally good, and the warm state must certify the warm result.
+void check_warm_equals_cold(const sae::Matrix<double>& cost, bool maximise, sae::AssignmentWarmStart& warm) {
+    const sae::Assignment cold = maximise ? sae::solve_linear_assignment_max(cost) : sae::solve_linear_assignment(cost);
+    const sae::Assignment warmed =
+        maximise ? sae::solve_linear_assignment_max(cost, &warm) : sae::solve_linear_assignment(cost, &warm);
+    check_valid(cost, warmed);
+    CHECK_THAT(warmed.total_cost, Catch::Matchers::WithinRel(cold.total_cost, 1e-9) ||
+                                      Catch::Matchers::WithinAbs(cold.total_cost, 1e-12));
+    check_certificate(cost, maximise, warmed, warm);
 }
 
 }  // namespace
@@ -293,6 +325,88 @@ TEMPLATE_TEST_CASE("linear assignment rejects non-finite costs naming the entry"
     CHECK_THROWS_WITH(sae::solve_linear_assignment(cost), Catch::Contains("cost(1, 2)"));
     CHECK_THROWS_AS(sae::solve_linear_assignment_max(cost), sae::numeric_error);
     CHECK_THROWS_WITH(sae::solve_linear_assignment_max(cost), Catch::Contains("score(1, 2)"));
+}
+
+TEST_CASE("warm-started linear assignment equals the cold optimum on slowly changing matrices",
+          "[linear_assignment][warm_start]") {
+    const Index n = GENERATE(1, 2, 50, 300);
+    const bool maximise = GENERATE(false, true);
+    std::mt19937_64 rng(300 + static_cast<std::uint64_t>(n));
+    std::normal_distribution<double> noise(0.0, 0.01);
+    sae::Matrix<double> cost = random_matrix(n, n, rng, -1.0, 1.0);
+    sae::AssignmentWarmStart warm;
+    check_warm_equals_cold(cost, maximise, warm);  // empty state: a cold start
+    for (int step = 0; step < 5; ++step) {
+        for (Index i = 0; i < cost.size(); ++i) cost.data()[i] += noise(rng);
+        check_warm_equals_cold(cost, maximise, warm);
+    }
+}
+
+TEST_CASE("warm-started linear assignment is optimal from any state", "[linear_assignment][warm_start]") {
+    const bool maximise = GENERATE(false, true);
+    std::mt19937_64 rng(17);
+    const sae::Matrix<double> first = random_matrix(40, 40, rng, -1.0, 1.0);
+    sae::AssignmentWarmStart warm;
+    check_warm_equals_cold(first, maximise, warm);
+    // A state from an unrelated matrix of another scale, then from the other objective.
+    const sae::Matrix<double> unrelated = random_matrix(40, 40, rng, -50.0, 10.0);
+    check_warm_equals_cold(unrelated, maximise, warm);
+    check_warm_equals_cold(first, !maximise, warm);
+    // Arbitrary potentials, pairs out of range and pairs that claim one column twice.
+    warm.col_potential = 20.0 * Eigen::VectorXd::Random(40);
+    for (std::size_t row = 0; row < warm.row_to_col.size(); ++row) warm.row_to_col[row] = static_cast<Index>(row % 7) * 9 - 9;
+    check_warm_equals_cold(first, maximise, warm);
+    // Non-finite potentials or another shape: a cold start.
+    warm.col_potential(3) = std::numeric_limits<double>::quiet_NaN();
+    check_warm_equals_cold(first, maximise, warm);
+    const sae::Matrix<double> other_shape = random_matrix(41, 40, rng, -1.0, 1.0);
+    check_warm_equals_cold(other_shape, maximise, warm);
+}
+
+TEST_CASE("warm-started rectangular assignment matches brute force", "[linear_assignment][warm_start]") {
+    // A rectangular optimum needs v = 0 on the free columns of the longer side; a
+    // previous solve's v does not have it once pairs change, so the restart must
+    // restore it. Integer costs (many ties, exact sums) perturbed entry by entry.
+    const Index rows = GENERATE(1, 3, 5, 6);
+    const Index cols = GENERATE(2, 4, 6);
+    if (rows == cols) return;
+    std::mt19937_64 rng(50 + static_cast<std::uint64_t>(rows * 10 + cols));
+    std::uniform_int_distribution<int> coin(0, 2);
+    for (int trial = 0; trial < 4; ++trial) {
+        const bool maximise = trial % 2 == 1;
+        sae::Matrix<double> cost = random_integer_matrix(rows, cols, rng, 3);
+        sae::AssignmentWarmStart warm;
+        for (int step = 0; step < 4; ++step) {
+            const sae::Assignment result =
+                maximise ? sae::solve_linear_assignment_max(cost, &warm) : sae::solve_linear_assignment(cost, &warm);
+            check_valid(cost, result);
+            CHECK(result.total_cost == BruteForce(cost, maximise).best_total());
+            check_certificate(cost, maximise, result, warm);
+            for (Index i = 0; i < cost.size(); ++i) cost.data()[i] += coin(rng) == 0 ? coin(rng) - 1 : 0;
+        }
+    }
+    // Larger, both orientations, slowly changing.
+    std::normal_distribution<double> noise(0.0, 0.05);
+    for (const auto& shape : {std::pair<Index, Index>{60, 90}, std::pair<Index, Index>{90, 60}}) {
+        sae::Matrix<double> cost = random_matrix(shape.first, shape.second, rng, -1.0, 1.0);
+        sae::AssignmentWarmStart warm;
+        for (int step = 0; step < 4; ++step) {
+            check_warm_equals_cold(cost, step % 2 == 0, warm);
+            for (Index i = 0; i < cost.size(); ++i) cost.data()[i] += noise(rng);
+        }
+    }
+}
+
+TEST_CASE("a warm start keeps its pairs when they stay optimal among ties", "[linear_assignment][warm_start]") {
+    // A constant matrix makes every permutation optimal: each old pair attains its row's
+    // minimum, so the warm start keeps the old permutation (here the reversal), which the
+    // cold solve has no reason to pick. Both are optimal: the documented tie caveat.
+    const sae::Matrix<double> constant = sae::Matrix<double>::Constant(4, 4, 2.0);
+    sae::AssignmentWarmStart warm{Eigen::VectorXd::Zero(4), Eigen::VectorXd::Zero(4), {3, 2, 1, 0}};
+    const sae::Assignment warmed = sae::solve_linear_assignment(constant, &warm);
+    CHECK(warmed.row_to_col == std::vector<Index>{3, 2, 1, 0});
+    CHECK(warmed.total_cost == 8.0);
+    CHECK(sae::solve_linear_assignment(constant).total_cost == 8.0);
 }
 
 }  // namespace test_linear_assignment_cases

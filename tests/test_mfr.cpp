@@ -417,6 +417,34 @@ TEST_CASE("The stale matching is reused until a refresh", "[mfr][penalty]") {
     CHECK_THAT(penalty.evaluate({&a, &b}, true, 1.0, {}), WithinAbs(0.0, 1e-12));
 }
 
+TEST_CASE("MFR penalty: warm-started refreshes equal cold matchings, and are not saved", "[mfr][penalty]") {
+    // Refreshes on slowly drifting decoders (each refresh warm-starts from the last one)
+    // must give the pair-by-pair reference, whose matchings are solved cold. The members
+    // have different sizes, so the rectangular restart is exercised too.
+    Decoders drifting = uneven_decoders(6, 90);
+    const Decoders& decoders = drifting;
+    sae::MfrPenalty<double> penalty(4, sae::MatchingMode::one_to_one);
+    JsonDict saved;
+    for (int refresh = 0; refresh < 4; ++refresh) {
+        const PairwiseReference reference = pairwise_reference(decoders, sae::MatchingMode::one_to_one, 1.0);
+        CHECK_THAT(penalty.evaluate(pointers_to(decoders), true, 1.0, {}), WithinAbs(reference.value, 1e-14));
+        for (std::size_t p = 0; p < 6; ++p) {
+            CHECK_THAT(penalty.pair_dissimilarities()[p], WithinAbs(reference.pair_dissimilarities[p], 1e-14));
+        }
+        if (refresh == 1) penalty.save_state(saved, "");
+        for (std::size_t m = 0; m < drifting.size(); ++m) {
+            drifting[m] += 0.05 * sae::test::gaussian_matrix<double>(decoders[m].rows(), 6, static_cast<std::uint64_t>(900 + 10 * refresh) + m);
+        }
+    }
+    // The checkpoint holds the matchings only; a penalty resumed from it refreshes cold
+    // and agrees with the one that kept its warm state.
+    CHECK(saved.values.size() == 1);
+    sae::MfrPenalty<double> resumed(4, sae::MatchingMode::one_to_one);
+    resumed.load_state(saved, "");
+    CHECK_THAT(resumed.evaluate(pointers_to(decoders), true, 1.0, {}),
+               WithinAbs(penalty.evaluate(pointers_to(decoders), true, 1.0, {}), 1e-14));
+}
+
 TEST_CASE("Firing-rate deviation of the re-initialisation rule", "[mfr][reinit]") {
     // d_sae = 4, k = 1: target rate t = 1/4. Four rows all firing latent 0:
     // r = (1, 0, 0, 0); |r - t| / t = (3, 1, 1, 1); cubes (27, 1, 1, 1); mean 7.5.

@@ -10,11 +10,16 @@
 ///     requires: a.cols() == b.cols() (else shape_error); a and b of one Scalar type.
 ///     ensures:  cos(i, j) = <a_i, b_j> / (|a_i| |b_j|); 0 wherever a_i or b_j is zero.
 ///               Cost: one GEMM, O(na nb d), on row-normalised copies.
-///   match_features(cos [na, nb], mode) -> FeatureMatch (pairs sorted by a_index)
+///   match_features(cos [na, nb], mode, warm = nullptr) -> FeatureMatch (pairs sorted by a_index)
 ///     requires: cos finite (else numeric_error).
 ///     one_to_one: the min(na, nb) pairs, each row and column used at most once, that
 ///                 maximise the summed cosine, i.e. minimise sum(1 - cos) (Hungarian /
 ///                 linear assignment). O(n^2 m) with n = min(na, nb), m = max(na, nb).
+///                 `warm` (AssignmentWarmStart, linear_assignment.hpp): the state of the
+///                 previous matching of a similar cosine matrix of this shape, and filled
+///                 for the next one; the pairs stay optimal, and differ from a cold
+///                 solve's only where several matchings are optimal. Ignored (untouched)
+///                 by max_cosine.
 ///     max_cosine: every row i of A paired with its most similar row of B (the first on
 ///                 ties); rows of B may repeat. O(na nb). No pairs when nb == 0.
 ///   mean_matched_cosine(cos, match) = mean of cos(a_k, b_k) over the pairs
@@ -82,11 +87,11 @@ Matrix<typename Derived::Scalar> cosine_unit_rows(const Eigen::MatrixBase<Derive
 }
 
 template <class Scalar>
-FeatureMatch match_one_to_one(const Matrix<Scalar>& cosines) {
+FeatureMatch match_one_to_one(const Matrix<Scalar>& cosines, AssignmentWarmStart* warm) {
     // Every assignment has exactly min(na, nb) pairs, so maximising sum(cos) is the same
     // as minimising sum(1 - cos): no need to build the 1 - cos matrix. match_features
     // has already checked that the cosines are finite.
-    const Assignment assignment = solve_finite_assignment(cosines, AssignmentObjective::maximise);
+    const Assignment assignment = solve_finite_assignment(cosines, AssignmentObjective::maximise, warm);
     FeatureMatch match;
     for (Index a = 0; a < cosines.rows(); ++a) {
         const Index b = assignment.row_to_col[static_cast<std::size_t>(a)];
@@ -134,13 +139,14 @@ Matrix<typename DA::Scalar> cosine_similarity(const Eigen::MatrixBase<DA>& a, co
     return cosines;
 }
 
-/// Pair the rows of A with the rows of B from their cosine matrix [na, nb].
+/// Pair the rows of A with the rows of B from their cosine matrix [na, nb]; `warm`
+/// warm-starts (and is updated by) the one_to_one assignment (see the file abstract).
 template <class Scalar>
-FeatureMatch match_features(const Matrix<Scalar>& cosines, MatchingMode mode) {
+FeatureMatch match_features(const Matrix<Scalar>& cosines, MatchingMode mode, AssignmentWarmStart* warm = nullptr) {
     detail::assignment_require_finite(cosines, "match_features: cosines");
     switch (mode) {
         case MatchingMode::one_to_one:
-            return detail::match_one_to_one(cosines);
+            return detail::match_one_to_one(cosines, warm);
         case MatchingMode::max_cosine:
             return detail::match_max_cosine(cosines);
     }

@@ -14,6 +14,26 @@
 ///               the sum of their costs (total_cost) is minimal over all such pair sets.
 ///               row_to_col[r] / col_to_row[c] is -1 for the unpaired rows / columns.
 ///   Assignment solve_linear_assignment_max(score)   the same with total_cost maximal.
+///   solve_linear_assignment(cost, &warm), solve_linear_assignment_max(score, &warm)
+///     warm: AssignmentWarmStart, the state of an earlier solve to start from; filled on
+///     return for the next call. Null, empty, of another shape or non-finite = cold start.
+///     ensures: the same as without it: an optimal assignment, whatever `warm` holds
+///              (a state from an unrelated matrix or the other objective only costs time).
+///              When several assignments are optimal, a warm start may pick another of
+///              them than the cold solve; otherwise the pairs are the same.
+///     warm on return: the dual solution of the solve, in the caller's orientation.
+///       With s = +1 (minimise) or -1 (maximise): u_r + v_c <= s * entry(r, c) for
+///       every entry, with equality on the chosen pairs (up to rounding), so
+///       sum(u) + sum(v) = s * total_cost; the potentials of the longer side are <= 0
+///       and 0 where unpaired. row_to_col as in the Assignment.
+///     Use: re-solving a matrix that changed a little (MFR's matching refresh). The old
+///       column potentials v are kept, each row takes u_r = min_c (s * entry - v_c),
+///       which is dual feasible by construction, and keeps its old column if that
+///       column still attains the minimum exactly; only the other rows are searched
+///       for. Rectangular: v is clamped to <= 0 and set to 0 on the columns left free
+///       (with the rows they undercut re-minimised), the condition a rectangular
+///       optimum needs; then the cold method's phases run on the rows still free.
+///       Cost: O(rows * cols) for the restart plus the searches of the rows that moved.
 ///
 /// Cost: O(n^2 m) time in the worst case, n = min(rows, cols), m = max(rows, cols), much
 /// less when most rows have a distinct cheapest column (e.g. two similar dictionaries).
@@ -42,6 +62,14 @@ struct Assignment {
     std::vector<Index> row_to_col;  ///< [rows]; -1 for a row left unpaired (rows > cols)
     std::vector<Index> col_to_row;  ///< [cols]; -1 for a column left unpaired (cols > rows)
     double total_cost = 0.0;        ///< sum of the input entries over the chosen pairs
+};
+
+/// What a solve leaves for the next solve of a similar matrix of the same shape: its
+/// dual potentials and pairs (see the file abstract). Default-constructed = cold start.
+struct AssignmentWarmStart {
+    Eigen::VectorXd row_potential;  ///< [rows] u
+    Eigen::VectorXd col_potential;  ///< [cols] v
+    std::vector<Index> row_to_col;  ///< [rows]; -1 for an unpaired row
 };
 
 namespace detail {
@@ -106,12 +134,24 @@ public:
           row_for_col_(IndexVector::Constant(n_cols_, -1)),
           tree_rows_(n_rows_) {}
 
-    /// Column paired with each row (every row is paired, since rows <= cols).
-    const IndexVector& solve() {
-        if (n_rows_ == n_cols_) {
-            reduce_square();
-        } else {
-            pair_rows_with_their_cheapest_cols();
+    /// Column paired with each row (every row is paired, since rows <= cols). With
+    /// `previous_col_potential` and `previous_pairs` (v and the row -> column pairs of
+    /// an earlier solve, [cols] and [rows]), starts from them (restart_from_previous)
+    /// when they fit; otherwise from scratch.
+    const IndexVector& solve(const Eigen::VectorXd* previous_col_potential = nullptr,
+                             const IndexVector* previous_pairs = nullptr) {
+        const bool warm = previous_col_potential != nullptr && previous_pairs != nullptr &&
+                          restart_from_previous(*previous_col_potential, *previous_pairs);
+        if (!warm) {
+            row_potential_.setZero();
+            col_potential_.setZero();
+            col_for_row_.setConstant(-1);
+            row_for_col_.setConstant(-1);
+            if (n_rows_ == n_cols_) {
+                reduce_square();
+            } else {
+                pair_rows_with_their_cheapest_cols();
+            }
         }
         for (Index row = 0; row < n_rows_; ++row) {
             if (col_for_row_(row) < 0) {
@@ -124,10 +164,126 @@ public:
         return col_for_row_;
     }
 
+    /// The dual potentials after solve(): u [rows] and v [cols] (see the file abstract).
+    const Eigen::VectorXd& row_potential() const { return row_potential_; }
+    const Eigen::VectorXd& col_potential() const { return col_potential_; }
+
 private:
     static constexpr double infinity = std::numeric_limits<double>::infinity();
 
     const Scalar* row_data(Index row) const { return cost_.data() + row * cost_.outerStride(); }
+
+    Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>> row_entries(Index row) const {
+        return {row_data(row), n_cols_};
+    }
+
+    /// reduced_ = sign * cost(row, :) - v, the row's reduced costs with u = 0.
+    void load_reduced_costs(Index row) {
+        reduced_ = sign_ * row_entries(row).template cast<double>() - col_potential_.array();
+    }
+
+    /// Warm start from an earlier solve's column potentials v and pairs. Each row takes
+    /// u = min over columns of (reduced cost with u = 0), so every reduced cost is >= 0,
+    /// and keeps its old column when that column attains the minimum exactly (and no
+    /// row before it took the column): those edges are tight. Rectangular (rows < cols)
+    /// optima also need v <= 0 everywhere and v = 0 on the free columns: v is clamped,
+    /// then each free column with v < 0 is raised to 0, which lowers u of every row it
+    /// now undercuts and frees that row's column in turn (each column is raised at most
+    /// once). A free row whose cheapest column is free then takes it. Square matrices
+    /// go on with the cold method's augmenting row reduction instead. False (state to
+    /// be reset) when the inputs do not fit this matrix, give non-finite potentials, or
+    /// have potentials beyond n_cols times the largest |entry| (an earlier solve of a
+    /// matrix of this scale leaves a few times it; larger ones would cost precision).
+    bool restart_from_previous(const Eigen::VectorXd& previous_col_potential, const IndexVector& previous_pairs) {
+        if (previous_col_potential.size() != n_cols_ || previous_pairs.size() != n_rows_ ||
+            !previous_col_potential.allFinite()) {
+            return false;
+        }
+        const bool square = n_rows_ == n_cols_;
+        Eigen::VectorXd& v = col_potential_;
+        v = square ? previous_col_potential : previous_col_potential.cwiseMin(0.0);
+        col_for_row_.setConstant(-1);
+        row_for_col_.setConstant(-1);
+        IndexVector cheapest(n_rows_);  // a column attaining each row's minimum
+        double largest_entry = 0.0;
+        for (Index row = 0; row < n_rows_; ++row) {
+            load_reduced_costs(row);
+            largest_entry = std::max(largest_entry, static_cast<double>(row_entries(row).abs().maxCoeff()));
+            Index best = 0;
+            row_potential_(row) = reduced_.minCoeff(&best);
+            cheapest(row) = best;
+            if (!std::isfinite(row_potential_(row))) return false;
+            const Index old_col = previous_pairs(row);
+            if (old_col >= 0 && old_col < n_cols_ && row_for_col_(old_col) < 0 && reduced_(old_col) == row_potential_(row)) {
+                col_for_row_(row) = old_col;
+                row_for_col_(old_col) = row;
+            }
+        }
+        if (v.cwiseAbs().maxCoeff() > static_cast<double>(n_cols_) * largest_entry) return false;
+        if (square) {
+            std::vector<Index> free_rows;
+            for (Index row = 0; row < n_rows_; ++row) {
+                if (col_for_row_(row) < 0) free_rows.push_back(row);
+            }
+            if (n_rows_ > 1) {
+                for (int round = 0; round < 2 && !free_rows.empty(); ++round) augmenting_row_reduction(free_rows);
+            }
+            set_row_potentials_to_reduced_minima();
+        } else {
+            raise_free_col_potentials_to_zero(cheapest);
+            for (Index row = 0; row < n_rows_; ++row) {
+                const Index col = cheapest(row);
+                if (col_for_row_(row) < 0 && row_for_col_(col) < 0) {
+                    col_for_row_(row) = col;
+                    row_for_col_(col) = row;
+                }
+            }
+        }
+        return true;
+    }
+
+    /// See restart_from_previous: v = 0 on every free column, u and `cheapest` kept the
+    /// row minima, and a paired row whose column stops being a cheapest one is freed.
+    void raise_free_col_potentials_to_zero(IndexVector& cheapest) {
+        std::vector<Index> raise;
+        for (Index col = 0; col < n_cols_; ++col) {
+            if (row_for_col_(col) < 0 && col_potential_(col) < 0.0) raise.push_back(col);
+        }
+        while (!raise.empty()) {
+            const Index col = raise.back();
+            raise.pop_back();
+            col_potential_(col) = 0.0;
+            for (Index row = 0; row < n_rows_; ++row) {
+                const double value = sign_ * static_cast<double>(row_data(row)[col]);
+                if (!(value < row_potential_(row))) continue;
+                row_potential_(row) = value;
+                cheapest(row) = col;
+                const Index held = col_for_row_(row);
+                if (held < 0) continue;
+                col_for_row_(row) = -1;
+                row_for_col_(held) = -1;
+                if (col_potential_(held) < 0.0) raise.push_back(held);
+            }
+        }
+    }
+
+    /// u = the reduced cost of each paired row's column, the row minimum for a free row.
+    void set_row_potentials_to_reduced_minima() {
+        const Eigen::VectorXd& v = col_potential_;
+        for (Index row = 0; row < n_rows_; ++row) {
+            const Scalar* cost_row = row_data(row);
+            const Index col = col_for_row_(row);
+            if (col >= 0) {
+                row_potential_(row) = sign_ * static_cast<double>(cost_row[col]) - v(col);
+            } else {
+                double smallest = infinity;
+                for (Index other = 0; other < n_cols_; ++other) {
+                    smallest = std::min(smallest, sign_ * static_cast<double>(cost_row[other]) - v(other));
+                }
+                row_potential_(row) = smallest;
+            }
+        }
+    }
 
     /// Warm start: u = row minima, v = 0 is dual feasible (every reduced cost >= 0, and
     /// v = 0 on the free columns as the rectangular optimum requires), and each row whose
@@ -201,19 +357,7 @@ private:
             }
         }
         for (int round = 0; round < 2 && !free_rows.empty(); ++round) augmenting_row_reduction(free_rows);
-        for (Index row = 0; row < n; ++row) {
-            const Scalar* cost_row = row_data(row);
-            const Index col = col_for_row_(row);
-            if (col >= 0) {
-                row_potential_(row) = sign_ * static_cast<double>(cost_row[col]) - v(col);
-            } else {
-                double smallest = infinity;
-                for (Index other = 0; other < n; ++other) {
-                    smallest = std::min(smallest, sign_ * static_cast<double>(cost_row[other]) - v(other));
-                }
-                row_potential_(row) = smallest;
-            }
-        }
+        set_row_potentials_to_reduced_minima();
     }
 
     /// One round of augmenting row reduction over `free_rows` (n >= 2); leaves in it the
@@ -274,9 +418,7 @@ private:
         constexpr Index piece = 64;
         const Index n = n_cols_;
         const Index pieces = (n + piece - 1) / piece;
-        reduced_.resize(n);
-        reduced_ = sign_ * Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(row_data(row), n).template cast<double>() -
-                   col_potential_.array();
+        load_reduced_costs(row);
         Index best_piece = 0, runner_up_piece = -1;
         double best = infinity, runner_up = infinity;
         for (Index p = 0; p < pieces; ++p) {
@@ -423,11 +565,30 @@ private:
 
 /// Solve a finite matrix with rows <= cols, `wide`, and write its pairs into `result`
 /// (swapped back to the caller's orientation when `wide` is the caller's transpose).
+/// `warm` (may be null) is read in the caller's orientation before the solve and
+/// written after it.
 template <class Scalar>
 void assign_wide(const Eigen::Ref<const Matrix<Scalar>>& wide, AssignmentObjective objective, bool transposed,
-                 Assignment& result) {
-    AugmentingPathSolver<Scalar> solver(wide, objective);
-    const typename AugmentingPathSolver<Scalar>::IndexVector& pairs = solver.solve();
+                 AssignmentWarmStart* warm, Assignment& result) {
+    using Solver = AugmentingPathSolver<Scalar>;
+    const Index rows = transposed ? wide.cols() : wide.rows();
+    const Index cols = transposed ? wide.rows() : wide.cols();
+    // The solver's columns are the caller's rows when `wide` is transposed.
+    const bool fits = warm != nullptr && warm->row_potential.size() == rows && warm->col_potential.size() == cols &&
+                      warm->row_to_col.size() == static_cast<std::size_t>(rows);
+    typename Solver::IndexVector previous_pairs;
+    if (fits) {
+        previous_pairs.setConstant(wide.rows(), -1);
+        for (Index row = 0; row < rows; ++row) {
+            const Index col = warm->row_to_col[static_cast<std::size_t>(row)];
+            if (col < 0 || col >= cols) continue;  // out-of-range pairs are ignored
+            Index& slot = transposed ? previous_pairs(col) : previous_pairs(row);
+            if (slot < 0) slot = transposed ? row : col;
+        }
+    }
+    Solver solver(wide, objective);
+    const typename Solver::IndexVector& pairs =
+        fits ? solver.solve(transposed ? &warm->row_potential : &warm->col_potential, &previous_pairs) : solver.solve();
     for (Index k = 0; k < pairs.size(); ++k) {
         const Index row = transposed ? pairs(k) : k;
         const Index col = transposed ? k : pairs(k);
@@ -435,44 +596,54 @@ void assign_wide(const Eigen::Ref<const Matrix<Scalar>>& wide, AssignmentObjecti
         result.col_to_row[static_cast<std::size_t>(col)] = row;
         result.total_cost += static_cast<double>(wide(k, pairs(k)));
     }
+    if (warm != nullptr) {
+        warm->row_potential = transposed ? solver.col_potential() : solver.row_potential();
+        warm->col_potential = transposed ? solver.row_potential() : solver.col_potential();
+        warm->row_to_col = result.row_to_col;
+    }
 }
 
 /// Optimal assignment of a finite matrix of any shape. The solver needs rows <= cols,
 /// so a tall matrix is solved transposed.
 template <class Derived>
-Assignment solve_finite_assignment(const Eigen::MatrixBase<Derived>& cost, AssignmentObjective objective) {
+Assignment solve_finite_assignment(const Eigen::MatrixBase<Derived>& cost, AssignmentObjective objective,
+                                   AssignmentWarmStart* warm = nullptr) {
     using Scalar = typename Derived::Scalar;
     Assignment result{std::vector<Index>(static_cast<std::size_t>(cost.rows()), -1),
                       std::vector<Index>(static_cast<std::size_t>(cost.cols()), -1), 0.0};
     if (cost.rows() == 0 || cost.cols() == 0) {
+        if (warm != nullptr) {
+            *warm = AssignmentWarmStart{Eigen::VectorXd::Zero(cost.rows()), Eigen::VectorXd::Zero(cost.cols()), result.row_to_col};
+        }
         return result;
     }
     if (cost.rows() <= cost.cols()) {
         // No copy when `cost` is a row-major Matrix<Scalar> or a row block of one.
         const Eigen::Ref<const Matrix<Scalar>> wide(cost.derived());
-        assign_wide<Scalar>(wide, objective, false, result);
+        assign_wide<Scalar>(wide, objective, false, warm, result);
     } else {
         const Matrix<Scalar> wide = cost.transpose();
-        assign_wide<Scalar>(wide, objective, true, result);
+        assign_wide<Scalar>(wide, objective, true, warm, result);
     }
     return result;
 }
 
 }  // namespace detail
 
-/// Pair rows with columns so that the summed cost is minimal (see the file abstract).
+/// Pair rows with columns so that the summed cost is minimal (see the file abstract);
+/// `warm`, when given, is the previous solve's state to start from and receives this one's.
 template <class Derived>
-Assignment solve_linear_assignment(const Eigen::MatrixBase<Derived>& cost) {
+Assignment solve_linear_assignment(const Eigen::MatrixBase<Derived>& cost, AssignmentWarmStart* warm = nullptr) {
     detail::assignment_require_finite(cost, "solve_linear_assignment: cost");
-    return detail::solve_finite_assignment(cost, detail::AssignmentObjective::minimise);
+    return detail::solve_finite_assignment(cost, detail::AssignmentObjective::minimise, warm);
 }
 
 /// Pair rows with columns so that the summed score is maximal; total_cost holds that
-/// maximal summed score.
+/// maximal summed score. `warm` as for solve_linear_assignment.
 template <class Derived>
-Assignment solve_linear_assignment_max(const Eigen::MatrixBase<Derived>& score) {
+Assignment solve_linear_assignment_max(const Eigen::MatrixBase<Derived>& score, AssignmentWarmStart* warm = nullptr) {
     detail::assignment_require_finite(score, "solve_linear_assignment_max: score");
-    return detail::solve_finite_assignment(score, detail::AssignmentObjective::maximise);
+    return detail::solve_finite_assignment(score, detail::AssignmentObjective::maximise, warm);
 }
 
 }  // namespace sae

@@ -12,6 +12,15 @@
 /// matching is piecewise constant: the gradient flows through the matched cosines,
 ///   d cos(u_i, v_j) / d w_i = (v_j - cos * u_i) / ||w_i||,   u_i = w_i / ||w_i||.
 ///
+/// Warm-started refreshes. Between two refreshes the decoders move little, so each
+/// pair keeps the dual state of its last one_to_one assignment (AssignmentWarmStart)
+/// and the next refresh starts from it: still an exact optimum, at a fraction of the
+/// cost (most rows keep their partner without a search). That state is scratch, not
+/// model state: save_state does not store it and load_state drops it, so a resumed run
+/// starts its next refresh cold. A warm and a cold solve can pick different matchings
+/// only when several matchings are optimal (exact ties in the summed cosine); apart
+/// from that case a resumed run stays bit-identical to an uninterrupted one.
+///
 /// Cost. A refresh forms the unit directions and, pair by pair on the threads
 /// (parallel.hpp), the cosine matrix (one GEMM, O(n^2 d)) and its matching. A step
 /// between refreshes is one memory-bound pass, and the pass is arranged by member, not
@@ -65,7 +74,7 @@ public:
     MfrPenalty(Index num_members, MatchingMode mode) : mode_(mode), num_members_(num_members) {
         if (num_members < 0) throw config_error("MfrPenalty: num_members = " + std::to_string(num_members) + " must be >= 0");
         for (Index a = 0; a < num_members; ++a) {
-            for (Index b = a + 1; b < num_members; ++b) pairs_.push_back(Pair{a, b, {}, {}});
+            for (Index b = a + 1; b < num_members; ++b) pairs_.push_back(Pair{a, b, {}, {}, {}});
         }
         dissimilarities_.assign(pairs_.size(), std::numeric_limits<double>::quiet_NaN());
     }
@@ -151,6 +160,7 @@ public:
         for (std::size_t i = 0; i < pairs.size(); ++i) {
             pairs_[i].a_to_b = FeatureMatch{pairs[i][0], pairs[i][1]};
             pairs_[i].b_to_a = FeatureMatch{pairs[i][2], pairs[i][3]};
+            pairs_[i].warm = AssignmentWarmStart{};  // scratch of the run that filled it
         }
         terms_current_ = false;
     }
@@ -161,6 +171,7 @@ private:
         Index b;
         FeatureMatch a_to_b;
         FeatureMatch b_to_a;  ///< max_cosine only
+        AssignmentWarmStart warm;  ///< one_to_one: the last assignment's state (scratch, not saved)
     };
 
     /// One matched cosine as seen from one of its two rows.
@@ -235,7 +246,7 @@ private:
     void rematch(Pair& pair, const Matrix<Scalar>& u, const Matrix<Scalar>& v) const {
         Matrix<Scalar> cosines(u.rows(), v.rows());
         cosines.noalias() = u * v.transpose();
-        pair.a_to_b = match_features(cosines, mode_);
+        pair.a_to_b = match_features(cosines, mode_, &pair.warm);
         if (mode_ == MatchingMode::max_cosine) {
             const Matrix<Scalar> transposed = cosines.transpose();
             pair.b_to_a = match_features(transposed, mode_);
