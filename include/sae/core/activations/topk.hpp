@@ -182,22 +182,51 @@ private:
     }
 
     /// The k-th largest of keys[0, size), k <= size: the largest t with at least k keys
-    /// >= t, found by bisection.
+    /// >= t. Found by narrowing [low, high], which always holds it, with counts of the
+    /// keys >= a pivot: the pivot is interpolated from the counts at the ends (keys of
+    /// nearby values are spread about evenly, so a few steps usually do), or halves the
+    /// range when the last step did not (so never more than twice bisection's 32 or 64
+    /// steps). A pivot with exactly k keys at or above it ends the search at once: the
+    /// answer is then the smallest of those keys.
     static Key kth_largest_key(const Key* keys, Index size, Index k) {
         Key low = std::numeric_limits<Key>::max(), high = std::numeric_limits<Key>::min();
         for (Index i = 0; i < size; ++i) {
             low = std::min(low, keys[i]);
             high = std::max(high, keys[i]);
         }
+        Index count_low = size, count_above_high = 0;  // keys >= low, keys > high
+        bool interpolate = true;
         while (low < high) {
-            const Key middle = static_cast<Key>(low + (high - low) / 2 + 1);  // in (low, high], no overflow
-            if (count_at_least(keys, size, middle) >= k) {
-                low = middle;
-            } else {
-                high = static_cast<Key>(middle - 1);
+            const Key span = static_cast<Key>(high - low);
+            Key step = static_cast<Key>(span / 2 + 1);  // bisection: middle in (low, high]
+            if (interpolate) {
+                // Where the count would fall to k + 1/2 if the keys were spread evenly.
+                const double fraction = (static_cast<double>(count_low - k) + 0.5) / static_cast<double>(count_low - count_above_high);
+                const double offset = fraction * (static_cast<double>(span) + 1.0);
+                step = offset < 1.0 ? Key(1) : (offset >= static_cast<double>(span) ? span : std::min(span, static_cast<Key>(offset)));
             }
+            const Key pivot = static_cast<Key>(low + step);  // in (low, high], no overflow
+            const Index count = count_at_least(keys, size, pivot);
+            if (count == k) return smallest_at_least(keys, size, pivot);
+            if (count > k) {
+                low = pivot;
+                count_low = count;
+            } else {
+                high = static_cast<Key>(pivot - 1);
+                count_above_high = count;
+            }
+            interpolate = static_cast<Key>(high - low) <= span / 2;  // halved: keep interpolating
         }
         return low;
+    }
+
+    /// The smallest of keys[0, size) that is >= bound (one exists).
+    static Key smallest_at_least(const Key* keys, Index size, Key bound) {
+        Key smallest = std::numeric_limits<Key>::max();
+        for (Index i = 0; i < size; ++i) {
+            if (keys[i] >= bound) smallest = std::min(smallest, keys[i]);
+        }
+        return smallest;
     }
 
     /// How many of keys[0, size) are >= bound.
