@@ -217,9 +217,12 @@ def main():
         add(f"encode-only {shape}: fraction of the GEMM rate", result.get("encode_fraction_of_gemm_rate"),
             TARGETS["encode_fraction_of_gemm_rate"], True)
     for shape, result in training.get("mfr", {}).items():
-        add(f"MFR {shape} ({result['num_saes']} SAEs), matching refreshed every 100 steps / independent",
-            result.get("ratio_refreshed_every_100"), TARGETS["mfr_refreshed_over_independent"], False,
-            f"exact every step {result['ratio_exact']:.2f}x, stale {result['ratio_stale']:.2f}x")
+        add(f"MFR {shape} ({result['num_saes']} SAEs), {result['measured_run_steps']} steps with one refresh / "
+            f"as many independent steps (measured)", result.get("ratio_measured_refreshed"),
+            TARGETS["mfr_refreshed_over_independent"], False,
+            f"modelled from single steps: every 100 {result['ratio_refreshed_every_100']:.2f}x, every 1000 "
+            f"{result['ratio_refreshed_every_1000']:.2f}x, exact every step {result['ratio_exact']:.2f}x, "
+            f"stale {result['ratio_stale']:.2f}x")
     for entry in lap.get("sizes", []):
         add(f"linear assignment n = {entry['n']}: SciPy time / libsae time", entry.get("ratio_scipy_over_libsae"),
             TARGETS["lap_scipy_over_libsae"], True,
