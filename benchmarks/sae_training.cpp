@@ -18,8 +18,10 @@
 //           median initialisation is a first-step cost).
 //   encode  Autoencoder::encode_sparse on the batch (pre-activations and TopK).
 //   bound   the encoder GEMM alone, 2 B d_in d_sae FLOPs (per SAE) at the GEMM rate (the
-//           faster of one whole product and the same product in the encoder's tiles):
-//           training reaches "fraction of bound" = bound time / step time.
+//           faster of one whole product and the same product in the encoder's tiles),
+//           timed right before each timed step or encode, since a shared machine's
+//           speed drifts: "fraction of bound" = the median over the runs of bound time /
+//           run time.
 //   mfr     the MFR authors' SAEs (tied, no b_dec, TopK without ReLU, torch MSELoss) in
 //           an MfrEnsemble: lambda = 0 (independent), lambda = 1 with the Hungarian
 //           matching recomputed every step (exact), and lambda = 1 with a stale matching
@@ -78,6 +80,7 @@ namespace {
 
 using sae::bench::benchmarks_dir;
 using sae::bench::load_average;
+using sae::bench::median;
 using sae::bench::time_with_google_benchmark;
 
 using sae::Index;
@@ -181,31 +184,74 @@ struct GemmRate {
     double best() const { return std::max(whole, tiled); }
 };
 
-GemmRate gemm_rate(const std::string& shape, Index rows, Index inner, Index cols, int reps) {
-    using sae::detail::stream_block_rows;
-    using sae::detail::stream_chunk_cols;
-    const sae::Matrix<float> a = sae::Matrix<float>::Random(rows, inner), b = sae::Matrix<float>::Random(inner, cols);
-    const double flops = 2.0 * static_cast<double>(rows * inner * cols);
-    GemmRate rate;
-    {
-        sae::Matrix<float> c(rows, cols);
-        rate.whole = flops / time_with_google_benchmark(shape + " GEMM", [&] { c.noalias() = a * b; }, 1, reps);
+/// The two products of the limit, timed once each per call, so that the limit can be
+/// measured right beside each run of the work it bounds: a shared VM's speed drifts
+/// within seconds, and a fraction taken from timings minutes apart drifts with it.
+class GemmLimit {
+public:
+    GemmLimit(std::string shape, Index rows, Index inner, Index cols)
+        : shape_(std::move(shape)), rows_(rows), cols_(cols),
+          a_(sae::Matrix<float>::Random(rows, inner)), b_(sae::Matrix<float>::Random(inner, cols)),
+          whole_(rows, cols),
+          tiles_(static_cast<std::size_t>(sae::detail::available_threads()),
+                 sae::Matrix<float>(sae::detail::stream_block_rows, sae::detail::stream_chunk_cols)),
+          flops_(2.0 * static_cast<double>(rows * inner * cols)) {}
+
+    GemmRate measure_once() {
+        GemmRate rate;
+        rate.whole = flops_ / time_with_google_benchmark(shape_ + " GEMM", [&] { whole_.noalias() = a_ * b_; }, 0, 1);
+        rate.tiled = flops_ / time_with_google_benchmark(shape_ + " GEMM in encoder tiles", [&] { tiled_product(); }, 0, 1);
+        return rate;
     }
-    std::vector<sae::Matrix<float>> tiles(static_cast<std::size_t>(sae::detail::available_threads()),
-                                          sae::Matrix<float>(stream_block_rows, stream_chunk_cols));
-    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
-    const auto tiled = [&] {
+
+private:
+    void tiled_product() {
+        using sae::detail::stream_block_rows;
+        using sae::detail::stream_chunk_cols;
+        const Index blocks = (rows_ + stream_block_rows - 1) / stream_block_rows;
         sae::detail::parallel_for(blocks, [&](Index block, int slot) {
-            const Index first = block * stream_block_rows, count = std::min(stream_block_rows, rows - first);
-            sae::Matrix<float>& tile = tiles[static_cast<std::size_t>(slot)];
-            for (Index c0 = 0; c0 < cols; c0 += stream_chunk_cols) {
-                const Index width = std::min(stream_chunk_cols, cols - c0);
-                tile.topLeftCorner(count, width).noalias() = a.middleRows(first, count) * b.middleCols(c0, width);
+            const Index first = block * stream_block_rows, count = std::min(stream_block_rows, rows_ - first);
+            sae::Matrix<float>& tile = tiles_[static_cast<std::size_t>(slot)];
+            for (Index c0 = 0; c0 < cols_; c0 += stream_chunk_cols) {
+                const Index width = std::min(stream_chunk_cols, cols_ - c0);
+                tile.topLeftCorner(count, width).noalias() = a_.middleRows(first, count) * b_.middleCols(c0, width);
             }
         });
-    };
-    rate.tiled = flops / time_with_google_benchmark(shape + " GEMM in encoder tiles", tiled, 1, reps);
-    return rate;
+    }
+
+    std::string shape_;
+    Index rows_, cols_;
+    sae::Matrix<float> a_, b_, whole_;
+    std::vector<sae::Matrix<float>> tiles_;
+    double flops_;
+};
+
+/// Times `work` `runs` times (after `warmup` untimed runs), each run right after one
+/// measurement of the limit; returns the median seconds of the work and the median, over
+/// the runs, of (time of `flops` at that run's limit) / (the run's time).
+struct BoundedTiming {
+    double seconds = 0, fraction_of_bound = 0;
+    GemmRate rate;  ///< the medians of the limit's two rates
+};
+
+template <class Work>
+BoundedTiming time_against_limit(GemmLimit& limit, const std::string& name, Work&& work, double flops, int warmup, int runs) {
+    for (int i = 0; i < warmup; ++i) work();
+    std::vector<double> seconds, fractions, whole, tiled;
+    for (int run = 0; run < runs; ++run) {
+        const GemmRate rate = limit.measure_once();
+        const double t = time_with_google_benchmark(name, work, 0, 1);
+        seconds.push_back(t);
+        fractions.push_back(flops / rate.best() / t);
+        whole.push_back(rate.whole);
+        tiled.push_back(rate.tiled);
+    }
+    BoundedTiming timing;
+    timing.seconds = median(seconds);
+    timing.fraction_of_bound = median(fractions);
+    timing.rate.whole = median(whole);
+    timing.rate.tiled = median(tiled);
+    return timing;
 }
 
 sae::TrainingConfig library_defaults() {
@@ -289,29 +335,34 @@ nlohmann::json check_against_torch(const Options& o, int threads) {
 
 struct ShapeResult {
     Shape shape;
-    GemmRate gemm{};
-    double gemm_rate = 0, train_seconds = 0, encode_seconds = 0;
+    GemmRate gemm{};  ///< medians over all the limit's measurements
+    double train_seconds = 0, encode_seconds = 0, train_fraction = 0, encode_fraction = 0;
     nlohmann::json torch = nlohmann::json::object();
 };
 
 ShapeResult measure_shape(const Options& o, const Shape& s, int threads) {
     ShapeResult r{s};
-    std::cerr << "shape " << s.name << ": GEMM rate\n";
-    r.gemm = gemm_rate(s.name, s.batch, s.d_in, s.d_sae, 5);
-    r.gemm_rate = r.gemm.best();
+    GemmLimit limit(s.name, s.batch, s.d_in, s.d_sae);
     const sae::Matrix<float> batch = gaussian_batch(s.batch, s.d_in, 7);
     {
-        std::cerr << "shape " << s.name << ": libsae train\n";
+        std::cerr << "shape " << s.name << ": libsae train, each step beside the GEMM limit\n";
         Ensemble saes = independent_saes(s);
-        r.train_seconds = time_with_google_benchmark(s.name + " libsae train", [&] { saes.train_step(batch); }, o.warmup, o.steps);
-        std::cerr << "shape " << s.name << ": libsae encode\n";
+        const BoundedTiming train = time_against_limit(
+            limit, s.name + " libsae train", [&] { saes.train_step(batch); }, s.encoder_flops(), o.warmup, o.steps);
+        std::cerr << "shape " << s.name << ": libsae encode, each run beside the GEMM limit\n";
         sae::SparseCode<float> code;
-        r.encode_seconds = time_with_google_benchmark(
-            s.name + " libsae encode",
+        const BoundedTiming encode = time_against_limit(
+            limit, s.name + " libsae encode",
             [&] {
                 for (const auto& member : saes.members()) member.model().encode_sparse(batch, code);
             },
-            1, o.steps);
+            s.encoder_flops(), 1, o.steps);
+        r.train_seconds = train.seconds;
+        r.train_fraction = train.fraction_of_bound;
+        r.encode_seconds = encode.seconds;
+        r.encode_fraction = encode.fraction_of_bound;
+        r.gemm.whole = median({train.rate.whole, encode.rate.whole});
+        r.gemm.tiled = median({train.rate.tiled, encode.rate.tiled});
     }
     if (o.torch) {
         for (const std::string& variant : o.torch_variants) {
@@ -436,19 +487,18 @@ int main(int argc, char** argv) {
                   << "|---|---|---|---|---|---|---|---|---|---|---|\n";
         for (const ShapeResult& r : shapes) {
             const Shape& s = r.shape;
-            const double bound = s.encoder_flops() / r.gemm_rate;
             nlohmann::json entry{{"d_in", s.d_in}, {"d_sae", s.d_sae}, {"k", s.k}, {"batch", s.batch},
-                                 {"num_saes", s.num_saes}, {"gemm_gflops", r.gemm_rate / 1e9},
+                                 {"num_saes", s.num_saes}, {"gemm_gflops", r.gemm.best() / 1e9},
                                  {"gemm_whole_gflops", r.gemm.whole / 1e9}, {"gemm_tiled_gflops", r.gemm.tiled / 1e9},
                                  {"libsae_train_seconds", r.train_seconds},
                                  {"libsae_train_tokens_per_second", static_cast<double>(s.batch) / r.train_seconds},
-                                 {"train_fraction_of_gemm_bound", bound / r.train_seconds},
+                                 {"train_fraction_of_gemm_bound", r.train_fraction},
                                  {"libsae_encode_seconds", r.encode_seconds},
-                                 {"encode_fraction_of_gemm_rate", bound / r.encode_seconds}, {"torch", r.torch}};
+                                 {"encode_fraction_of_gemm_rate", r.encode_fraction}, {"torch", r.torch}};
             std::cout << "| " << s.name << " " << s.d_in << "->" << s.d_sae << " k" << s.k << " B" << s.batch
                       << (s.num_saes > 1 ? " x" + std::to_string(s.num_saes) : "") << " | " << std::setprecision(1)
-                      << r.gemm_rate / 1e9 << " | " << std::setprecision(4) << r.train_seconds << " | " << std::setprecision(0)
-                      << static_cast<double>(s.batch) / r.train_seconds << " | " << std::setprecision(3) << bound / r.train_seconds;
+                      << r.gemm.best() / 1e9 << " | " << std::setprecision(4) << r.train_seconds << " | " << std::setprecision(0)
+                      << static_cast<double>(s.batch) / r.train_seconds << " | " << std::setprecision(3) << r.train_fraction;
             for (const std::string variant : {"dense", "sparse"}) {
                 const std::string key = "train_" + variant;
                 if (r.torch.contains(key)) {
@@ -459,7 +509,7 @@ int main(int argc, char** argv) {
                     std::cout << " | - | -";
                 }
             }
-            std::cout << " | " << std::setprecision(3) << bound / r.encode_seconds;
+            std::cout << " | " << std::setprecision(3) << r.encode_fraction;
             if (r.torch.contains("encode")) {
                 const double t = r.torch["encode"].at("seconds").get<double>();
                 entry["encode_ratio_over_torch"] = t / r.encode_seconds;
