@@ -195,7 +195,7 @@ public:
           whole_(rows, cols),
           tiles_(static_cast<std::size_t>(sae::detail::available_threads()),
                  sae::Matrix<float>(sae::detail::stream_block_rows, sae::detail::stream_chunk_cols)),
-          flops_(2.0 * static_cast<double>(rows * inner * cols)) {}
+          zero_bias_(sae::RowVector<float>::Zero(cols)), flops_(2.0 * static_cast<double>(rows * inner * cols)) {}
 
     GemmRate measure_once() {
         GemmRate rate;
@@ -205,17 +205,17 @@ public:
     }
 
 private:
+    /// The encoder's own chunk loop (encoder_stream.hpp) with a zero bias and no
+    /// selection: the same GEMM shapes the streamed encoder runs, and nothing else.
     void tiled_product() {
         using sae::detail::stream_block_rows;
-        using sae::detail::stream_chunk_cols;
         const Index blocks = (rows_ + stream_block_rows - 1) / stream_block_rows;
         sae::detail::parallel_for(blocks, [&](Index block, int slot) {
             const Index first = block * stream_block_rows, count = std::min(stream_block_rows, rows_ - first);
             sae::Matrix<float>& tile = tiles_[static_cast<std::size_t>(slot)];
-            for (Index c0 = 0; c0 < cols_; c0 += stream_chunk_cols) {
-                const Index width = std::min(stream_chunk_cols, cols_ - c0);
-                tile.topLeftCorner(count, width).noalias() = a_.middleRows(first, count) * b_.middleCols(c0, width);
-            }
+            sae::detail::pre_activation_chunks<float>(
+                a_.middleRows(first, count), b_, zero_bias_,
+                [&](Index, Index width) { return tile.topLeftCorner(count, width); }, [](const auto&, Index) {});
         });
     }
 
@@ -223,6 +223,7 @@ private:
     Index rows_, cols_;
     sae::Matrix<float> a_, b_, whole_;
     std::vector<sae::Matrix<float>> tiles_;
+    sae::RowVector<float> zero_bias_;
     double flops_;
 };
 
@@ -392,14 +393,16 @@ MfrResult measure_mfr(const Options& o, const Shape& base) {
     sae::TrainingConfig training;
     training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
     training.init_decoder_bias_to_median = false;
-    const auto ensemble_step_seconds = [&](const std::string& what, double lambda, std::size_t refresh, int warmup, int steps) {
+    const auto make_ensemble = [&](double lambda, std::size_t refresh) {
         sae::MfrConfig config;
         config.num_saes = s.num_saes;
         config.penalty_coefficient = lambda;
         config.penalty_warmup_steps = 0;
         config.matching_refresh_steps = refresh;
-        Ensemble ensemble(config, {s.d_in, s.d_sae, /*tied=*/true, /*decoder_bias=*/false}, {s.k, /*relu=*/false},
-                          training, 5);
+        return Ensemble(config, {s.d_in, s.d_sae, /*tied=*/true, /*decoder_bias=*/false}, {s.k, /*relu=*/false}, training, 5);
+    };
+    const auto ensemble_step_seconds = [&](const std::string& what, double lambda, std::size_t refresh, int warmup, int steps) {
+        Ensemble ensemble = make_ensemble(lambda, refresh);
         return time_with_google_benchmark("mfr " + s.name + " " + what, [&] { ensemble.train_step(batch); }, warmup, steps);
     };
     std::cerr << "mfr " << s.name << ": independent\n";
@@ -412,13 +415,7 @@ MfrResult measure_mfr(const Options& o, const Shape& base) {
     // refresh_run_steps steps that include exactly one refresh, warm-started from the
     // matching of refresh_run_steps steps before; against as many independent steps.
     const auto run_seconds_per_step = [&](const std::string& what, double lambda) {
-        sae::MfrConfig config;
-        config.num_saes = s.num_saes;
-        config.penalty_coefficient = lambda;
-        config.penalty_warmup_steps = 0;
-        config.matching_refresh_steps = refresh_run_steps;
-        Ensemble ensemble(config, {s.d_in, s.d_sae, /*tied=*/true, /*decoder_bias=*/false}, {s.k, /*relu=*/false},
-                          training, 5);
+        Ensemble ensemble = make_ensemble(lambda, refresh_run_steps);
         ensemble.train_step(batch);
         const auto run = [&] {
             for (int step = 0; step < refresh_run_steps; ++step) ensemble.train_step(batch);
