@@ -45,10 +45,10 @@ namespace detail {
 /// keeps the values above t and the lowest-column ties at t) and the threshold becomes t.
 /// Appends are cheap (with AVX-512 one compress per 16 values) and cuts rare, and once
 /// the threshold is up most values are skipped 16 at a time. A row's first long run of
-/// values starts from a threshold taken from a sample of them (kept only when at least
-/// k of the run's values exceed it, so it never drops a winner): most of the cuts a
-/// threshold rising from zero would need are then never made. The kept entries come out
-/// already in column order.
+/// values starts from the threshold that served the rows before it, or else one taken
+/// from a sample of the run (either kept only when at least k of the run's values exceed
+/// it, so it never drops a winner): most of the cuts a threshold rising from zero would
+/// need are then never made. The kept entries come out already in column order.
 template <class Scalar>
 class RunningTopK {
 public:
@@ -66,26 +66,25 @@ public:
     /// Offer values[0, count) of `row`, which sit at columns first_col, first_col + 1, ...
     void offer_row(Index row, const Scalar* values, Index count, Index first_col) {
         const std::size_t r = static_cast<std::size_t>(row);
-        if (sizes_[r] == 0 && count >= 2 * sample_size && count >= 8 * k_) raise_threshold_from_sample(r, values, count);
-        Scalar* kept_values = values_.data() + row * stride_;
-        int* kept_cols = cols_.data() + row * stride_;
-        Index size = sizes_[r];
-        Scalar threshold = thresholds_[r];
-        Index i = 0;
-        for (; i + width <= count; i += width) {
-            const Index appended = append_group_above(values + i, static_cast<int>(first_col + i), threshold,
-                                                      kept_values + size, kept_cols + size);
-            if (appended == 0) continue;
-            size += appended;
-            if (size >= limit_) {
-                sizes_[r] = size;
-                cut(row);
-                size = sizes_[r];
-                threshold = thresholds_[r];
+        if (sizes_[r] == 0 && count >= 2 * sample_size && count >= 8 * k_) {
+            // The row's first long run: try the last accepted estimate as the threshold
+            // while appending (no separate pass to test it). It stands if at least k
+            // values exceed it, for then every winner does; else the run is appended
+            // again from a sampled estimate. A cut on the way means the estimate let
+            // through too many: the next row samples afresh.
+            const Scalar threshold = thresholds_[r];
+            if (last_estimate_ > threshold) {
+                thresholds_[r] = last_estimate_;
+                const Index cuts_before = cuts_;
+                append_run(row, values, count, first_col);
+                if (cuts_ != cuts_before) last_estimate_ = -std::numeric_limits<Scalar>::infinity();
+                if (sizes_[r] >= k_) return;
+                sizes_[r] = 0;
+                thresholds_[r] = threshold;
             }
+            raise_threshold_from_sample(r, values, count);
         }
-        sizes_[r] = size;
-        for (; i < count; ++i) offer(row, first_col + i, values[i]);
+        append_run(row, values, count, first_col);
     }
 
     /// Offer one value of `row` at column `col`.
@@ -112,6 +111,31 @@ public:
 private:
     static constexpr Index width = 16;
     static constexpr Index sample_size = 64;
+
+    /// offer() for values[0, count): every value above the row's threshold becomes a
+    /// candidate, 16 at a time, cutting whenever the buffer fills.
+    void append_run(Index row, const Scalar* values, Index count, Index first_col) {
+        const std::size_t r = static_cast<std::size_t>(row);
+        Scalar* kept_values = values_.data() + row * stride_;
+        int* kept_cols = cols_.data() + row * stride_;
+        Index size = sizes_[r];
+        Scalar threshold = thresholds_[r];
+        Index i = 0;
+        for (; i + width <= count; i += width) {
+            const Index appended = append_group_above(values + i, static_cast<int>(first_col + i), threshold,
+                                                      kept_values + size, kept_cols + size);
+            if (appended == 0) continue;
+            size += appended;
+            if (size >= limit_) {
+                sizes_[r] = size;
+                cut(row);
+                size = sizes_[r];
+                threshold = thresholds_[r];
+            }
+        }
+        sizes_[r] = size;
+        for (; i < count; ++i) offer(row, first_col + i, values[i]);
+    }
 
     /// Unsigned integer keys in the order of the values (the radix-sort key of IEEE
     /// numbers: a positive value's bits with the sign bit set, a negative value's bits
@@ -158,37 +182,41 @@ private:
         return size;
     }
 
-    /// Raises row r's threshold to an estimate of the value that about 2k of
-    /// values[0, count) exceed, if at least k (and fewer than the 4k that trigger a cut)
-    /// of them do exceed it; then every winner of the row is above it. The estimate is the
-    /// one that last passed this test (rows of a batch tend to look alike, and the test is
-    /// one vectorised pass), else the matching rank among 64 evenly spaced values.
+    /// Raises row r's threshold to an estimate, from 64 evenly spaced values, of the
+    /// value that about 2k of values[0, count) exceed, if at least k (and fewer than the
+    /// 4k that trigger a cut) of them do exceed it; then every winner of the row is above
+    /// it. An estimate that passes is remembered for the next rows (offer_row): rows of a
+    /// batch tend to look alike.
     void raise_threshold_from_sample(std::size_t r, const Scalar* values, Index count) {
-        const auto accept = [&](Scalar estimate) {
-            if (!(estimate > thresholds_[r])) return false;
-            Index above = 0;
-            for (Index i = 0; i < count; ++i) above += values[i] > estimate;
-            if (above < k_ || above >= limit_) return false;
-            thresholds_[r] = estimate;
-            last_estimate_ = estimate;
-            return true;
-        };
-        if (accept(last_estimate_)) return;
         const Index step = count / sample_size;
         keys_.resize(static_cast<std::size_t>(sample_size));
         for (Index s = 0; s < sample_size; ++s) keys_[static_cast<std::size_t>(s)] = key_of(values[s * step]);
         const Index rank = std::min<Index>(sample_size, (2 * k_ * sample_size + count - 1) / count + 1);
-        accept(value_of_key(kth_largest_key(keys_.data(), sample_size, rank)));
+        const Scalar estimate = value_of_key(find_cut(keys_.data(), sample_size, rank).bound);
+        if (!(estimate > thresholds_[r])) return;
+        Index above = 0;
+        for (Index i = 0; i < count; ++i) above += values[i] > estimate;
+        if (above < k_ || above >= limit_) return;
+        thresholds_[r] = estimate;
+        last_estimate_ = estimate;
     }
 
-    /// The k-th largest of keys[0, size), k <= size: the largest t with at least k keys
-    /// >= t. Found by narrowing [low, high], which always holds it, with counts of the
-    /// keys >= a pivot: the pivot is interpolated from the counts at the ends (keys of
-    /// nearby values are spread about evenly, so a few steps usually do), or halves the
-    /// range when the last step did not (so never more than twice bisection's 32 or 64
-    /// steps). A pivot with exactly k keys at or above it ends the search at once: the
-    /// answer is then the smallest of those keys.
-    static Key kth_largest_key(const Key* keys, Index size, Index k) {
+    /// Where to cut a set of keys back to its best k: either `exact`, with exactly k keys
+    /// >= bound (those are the best k), or bound is the k-th largest key and more than k
+    /// keys are >= it (ties at the k-th, broken by column).
+    struct Cut {
+        Key bound;
+        bool exact;
+    };
+
+    /// The cut of keys[0, size) at k, 1 <= k <= size. The k-th largest key, the largest t
+    /// with at least k keys >= t, is narrowed down in [low, high], which always holds it,
+    /// with counts of the keys >= a pivot: the pivot is interpolated from the counts at the
+    /// ends (keys of nearby values are spread about evenly, so a few steps usually do), or
+    /// halves the range when the last step did not (so never more than twice bisection's
+    /// 32 or 64 steps). A pivot with exactly k keys at or above it ends the search at once
+    /// as an exact cut; its bound is then >= 1 (a pivot lies above the smallest key).
+    static Cut find_cut(const Key* keys, Index size, Index k) {
         Key low = std::numeric_limits<Key>::max(), high = std::numeric_limits<Key>::min();
         for (Index i = 0; i < size; ++i) {
             low = std::min(low, keys[i]);
@@ -207,7 +235,7 @@ private:
             }
             const Key pivot = static_cast<Key>(low + step);  // in (low, high], no overflow
             const Index count = count_at_least(keys, size, pivot);
-            if (count == k) return smallest_at_least(keys, size, pivot);
+            if (count == k) return {pivot, true};
             if (count > k) {
                 low = pivot;
                 count_low = count;
@@ -217,16 +245,7 @@ private:
             }
             interpolate = static_cast<Key>(high - low) <= span / 2;  // halved: keep interpolating
         }
-        return low;
-    }
-
-    /// The smallest of keys[0, size) that is >= bound (one exists).
-    static Key smallest_at_least(const Key* keys, Index size, Key bound) {
-        Key smallest = std::numeric_limits<Key>::max();
-        for (Index i = 0; i < size; ++i) {
-            if (keys[i] >= bound) smallest = std::min(smallest, keys[i]);
-        }
-        return smallest;
+        return {low, count_low == k};
     }
 
     /// How many of keys[0, size) are >= bound.
@@ -261,21 +280,31 @@ private:
         keys_.resize(static_cast<std::size_t>(size));
         Key* keys = keys_.data();
         for (Index i = 0; i < size; ++i) keys[i] = key_of(kept_values[i]);
-        const Key kth = kth_largest_key(keys, size, k_);
-        // Candidates are never NaN, so kth is below the largest key and kth + 1 cannot wrap.
-        const Index above = count_at_least(keys, size, static_cast<Key>(kth + 1));
-        size = keep_best(kept_values, kept_cols, keys, size, kth, k_ - above);
-        thresholds_[static_cast<std::size_t>(row)] = value_of_key(kth);
+        ++cuts_;
+        const Cut cut = find_cut(keys, size, k_);
+        Key kth = cut.bound;
+        Index ties = 0;
+        if (cut.exact) {
+            kth = static_cast<Key>(cut.bound - 1);  // keep the keys >= bound; bound >= 1
+        } else {
+            // Candidates are never NaN, so kth is below the largest key and kth + 1 cannot wrap.
+            ties = k_ - count_at_least(keys, size, static_cast<Key>(kth + 1));
+        }
+        Key smallest_kept = 0;
+        size = keep_best(kept_values, kept_cols, keys, size, kth, ties, smallest_kept);
+        thresholds_[static_cast<std::size_t>(row)] = value_of_key(smallest_kept);
     }
 
     /// Moves to the front, in order, the entries whose key is above `kth` and the first
-    /// `ties` whose key equals it; returns how many.
-    static Index keep_best(Scalar* values, int* cols, const Key* keys, Index size, Key kth, Index ties) {
+    /// `ties` whose key equals it; returns how many, and in `smallest_kept` the smallest
+    /// of their keys (the k-th best value of the row so far: the new threshold).
+    static Index keep_best(Scalar* values, int* cols, const Key* keys, Index size, Key kth, Index ties, Key& smallest_kept) {
 #if defined(__AVX512F__)
         if constexpr (std::is_same_v<Scalar, float>) {
             // Per 16 entries: a keep mask and one compress; a store never passes the
             // group it came from, so the pass is safe in place.
             const __m512i bound = _mm512_set1_epi32(static_cast<int>(kth));
+            __m512i smallest = _mm512_set1_epi32(-1);
             Index kept = 0;
             for (Index i = 0; i < size; i += width) {
                 const Index n = std::min(width, size - i);
@@ -289,20 +318,28 @@ private:
                     equal ^= lowest;
                 }
                 const __mmask16 mask = static_cast<__mmask16>(keep);
+                smallest = _mm512_mask_min_epu32(smallest, mask, smallest, group);
                 const __m512 group_values = _mm512_maskz_loadu_ps(valid, values + i);
                 const __m512i group_cols = _mm512_maskz_loadu_epi32(valid, cols + i);
                 _mm512_mask_compressstoreu_ps(values + kept, mask, group_values);
                 _mm512_mask_compressstoreu_epi32(cols + kept, mask, group_cols);
                 kept += __builtin_popcount(keep);
             }
+            // Through memory, not _mm512_reduce_min_epu32: GCC 12's version of that one
+            // draws a false -Wuninitialized from its own header.
+            alignas(64) Key lanes[width];
+            _mm512_store_si512(lanes, smallest);
+            smallest_kept = *std::min_element(lanes, lanes + width);
             return kept;
         }
 #endif
         Index kept = 0;
+        smallest_kept = std::numeric_limits<Key>::max();
         for (Index i = 0; i < size; ++i) {
             const bool tie = keys[i] == kth;
             if (keys[i] > kth || (tie && ties > 0)) {
                 ties -= tie;
+                smallest_kept = std::min(smallest_kept, keys[i]);
                 values[kept] = values[i];
                 cols[kept] = cols[i];
                 ++kept;
@@ -321,6 +358,7 @@ private:
     std::vector<Scalar> thresholds_;  // a value must exceed this to become a candidate
     std::vector<Key> keys_;           // scratch of cut() and the sample
     Scalar last_estimate_ = 0;        // the last accepted sample threshold (raise_threshold_from_sample)
+    Index cuts_ = 0;                  // cuts made since start(), to notice one during a run
 };
 
 /// Rows per task when a whole matrix is selected on several threads.
