@@ -71,7 +71,8 @@ bool operator==(const TrainingConfig& a, const TrainingConfig& b) {
     return a.learning_rate == b.learning_rate && a.adam == b.adam && a.sparsity == b.sparsity && a.loss == b.loss &&
            a.max_grad_norm == b.max_grad_norm && a.dead_after_tokens == b.dead_after_tokens &&
            a.init_decoder_bias_to_median == b.init_decoder_bias_to_median &&
-           a.normalize_inputs == b.normalize_inputs && a.reinit == b.reinit;
+           a.normalize_inputs == b.normalize_inputs && a.reinit == b.reinit &&
+           a.micro_batch_rows == b.micro_batch_rows;
 }
 bool operator==(const NumericFaultConfig& a, const NumericFaultConfig& b) {
     return a.input == b.input && a.loss == b.loss && a.state == b.state && a.dead_latents == b.dead_latents &&
@@ -222,6 +223,7 @@ sae::TrainingConfig full_training() {
     t.init_decoder_bias_to_median = false;
     t.normalize_inputs = true;
     t.reinit = {true, 3.25, 0.0625};
+    t.micro_batch_rows = 2048;
     return t;
 }
 
@@ -253,6 +255,7 @@ sae::RunConfig full_run() {
     r.model.dtype = sae::ScalarType::float64;
     r.training = full_training();
     r.training.normalize_inputs = false;  // not with a tied SAE
+    r.training.micro_batch_rows = 0;      // not with BatchTopK
     r.training.max_grad_norm = 2.0;
     r.trainer = {777, false, full_faults()};
     r.mfr = sae::MfrConfig{3, 0.005, 7, sae::MatchingMode::max_cosine, 10, true};
@@ -302,9 +305,9 @@ TEST_CASE("every config struct round-trips through JSON with non-default values"
     check_round_trip(sae::IndependentFeaturesConfig{16, 40, 0.2, 0.9, sae::MagnitudeDistribution::half_normal, 0.5,
                                                     false});
     check_round_trip(sae::OutputConfig{"somewhere", 1, 2, false});
-    // A tied SAE excludes normalize_inputs, a synthetic source excludes train_files (both
-    // are non-default in full_training() and in the save/load test below).
-    check_round_trip(full_run(), {".data.train_files", ".training.normalize_inputs"});
+    // A tied SAE excludes normalize_inputs, BatchTopK micro_batch_rows, a synthetic source
+    // train_files (all non-default in full_training() and in the save/load test below).
+    check_round_trip(full_run(), {".data.train_files", ".training.micro_batch_rows", ".training.normalize_inputs"});
 
     // The activation keeps its architecture and only that architecture's keys.
     for (const sae::ActivationSettings& settings :
@@ -492,6 +495,7 @@ TEST_CASE("bad values give a config_error naming the full key path", "[config_js
         {R"({"training": {"learning_rate": {"decay": "cosine", "decay_steps": 10, "total_steps": 5}}})",
          {"training.learning_rate.", "exceed total_steps"}},
         {R"({"training": {"max_grad_norm": -1}})", {"training.max_grad_norm: "}},
+        {R"({"training": {"micro_batch_rows": -3}})", {"training.micro_batch_rows: ", "-3"}},
         {R"({"training": {"reinit": {"threshold": 0}}})", {"training.reinit.threshold: "}},
         {R"({"data": {"synthetic": {"active_per_sample": 100}}})", {"data.synthetic.active_per_sample: "}},
         {R"({"mfr": {"num_saes": 0}})", {"mfr.num_saes: "}},
@@ -527,6 +531,8 @@ TEST_CASE("bad values give a config_error naming the full key path", "[config_js
          {"training.normalize_inputs: ", "model.autoencoder.tied"}},
         {R"({"model": {"activation": {"architecture": "standard", "k": null}}, "training": {"reinit": {"enabled": true}}})",
          {"training.reinit.target_rate: ", "training.reinit.enabled", "model.activation.architecture"}},
+        {R"({"model": {"activation": {"architecture": "batchtopk"}}, "training": {"micro_batch_rows": 100}})",
+         {"training.micro_batch_rows: must be 0", "model.activation.architecture = \"batchtopk\""}},
     };
     const BadValue& bad = GENERATE(Catch::Generators::from_range(cases));
     json j = json::parse(minimal_run);

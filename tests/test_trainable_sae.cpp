@@ -16,7 +16,12 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
@@ -263,6 +268,216 @@ TEST_CASE("Streamed inference selects from the pre-activations' definition", "[a
     bad(437, 3) = 0.0f;
     bad(599, 39) = std::numeric_limits<float>::infinity();
     CHECK_THROWS_AS(model.encode_sparse(bad, code), sae::numeric_error);
+}
+
+// ---- micro-batches (TrainingConfig::micro_batch_rows) ---------------------------------
+
+namespace {
+
+/// What a caller does between compute_gradients and apply_gradients.
+enum class Between { nothing, coupling, exchange };
+
+/// max |a - b| <= tolerance * (1 + max |b|), for any two Eigen objects of one shape.
+template <class A, class B>
+void require_close(const A& a, const B& b, const std::string& what, double tolerance = 1e-12) {
+    INFO(what);
+    REQUIRE(a.rows() == b.rows());
+    REQUIRE(a.cols() == b.cols());
+    if (a.size() == 0) return;
+    const double scale = 1.0 + static_cast<double>(b.cwiseAbs().maxCoeff());
+    CHECK(static_cast<double>((a - b).cwiseAbs().maxCoeff()) <= tolerance * scale);
+}
+
+/// Steps two SAEs built alike on the same batches of 50 rows: one whole (the automatic
+/// rule does not split 50 rows), one with micro_batch_rows = 7, i.e. 8 slices, the last
+/// being rows 43..49. The expected values are the whole-batch step's: the split step must
+/// reproduce them (loss terms, metrics, weights, Adam's moments) up to rounding.
+/// `silence` scales the first 6 encoder columns, so that those latents stop firing and
+/// become dead (AuxK, dead_fraction); returns the whole-batch SAE's last report.
+template <template <class> class Act>
+sae::StepReport check_micro_batches(const sae::AutoencoderConfig& shape, const typename Act<double>::Config& activation,
+                                    sae::TrainingConfig training, Between between = Between::nothing,
+                                    double silence = 1.0) {
+    training.micro_batch_rows = 0;
+    sae::TrainableSae<double, Act> whole(shape, activation, training, 17);
+    training.micro_batch_rows = 7;
+    sae::TrainableSae<double, Act> split(shape, activation, training, 17);
+    for (sae::TrainableSae<double, Act>* member : {&whole, &split}) member->model().mutable_W_enc().leftCols(6) *= silence;
+    sae::SyntheticGenerator<double> generator(small_data(), 21);
+    sae::StepReport last;
+    for (int step = 0; step < 4; ++step) {
+        INFO("step " << step);
+        // Offset from the origin, so that b_dec (geometric median) matters.
+        const sae::Matrix<double> batch = generator.sample(50) + sae::Matrix<double>::Constant(50, 16, 0.5);
+        const sae::LossBreakdown whole_loss = whole.compute_gradients(batch);
+        const sae::LossBreakdown split_loss = split.compute_gradients(batch);
+        REQUIRE(whole.cache().code.rows() == 50);
+        REQUIRE(split.cache().code.rows() == 7);  // the split happened: the cache holds the last slice
+        require_close(split.cache().d_b_enc, whole.cache().d_b_enc, "dL/db_enc");
+        require_close(split.cache().d_b_dec, whole.cache().d_b_dec, "dL/db_dec");
+        if (between == Between::coupling) {
+            // A term that depends on the weights only, as the MFR penalty's.
+            for (sae::TrainableSae<double, Act>* member : {&whole, &split}) {
+                member->coupling_gradient() = 0.1 * member->model().W_dec().colwise().reverse();
+            }
+        }
+        if (between == Between::exchange) {
+            // As reduce_gradients on two ranks: every tensor weighted by 1/2, in place.
+            std::vector<std::string> whole_names, split_names;
+            whole.exchange_gradients([&](const std::string& name, double* data, std::size_t size) {
+                whole_names.push_back(name);
+                Eigen::Map<Eigen::ArrayXd>(data, static_cast<Index>(size)) *= 0.5;
+            });
+            split.exchange_gradients([&](const std::string& name, double* data, std::size_t size) {
+                split_names.push_back(name);
+                Eigen::Map<Eigen::ArrayXd>(data, static_cast<Index>(size)) *= 0.5;
+            });
+            CHECK(split_names == whole_names);
+            require_close(split.exchanged_gradients().decoder, whole.exchanged_gradients().decoder, "exchanged W_dec rows");
+            require_close(split.exchanged_gradients().encoder, whole.exchanged_gradients().encoder, "exchanged W_enc columns");
+        }
+        whole.apply_gradients();
+        split.apply_gradients();
+
+        const sae::StepReport expected = whole.report(whole_loss), got = split.report(split_loss);
+        CHECK_THAT(got.loss, WithinAbs(expected.loss, 1e-12 * (1.0 + std::abs(expected.loss))));
+        for (const auto& [name, value] : expected.metrics) {
+            INFO("metric " << name);
+            CHECK_THAT(got.metric(name, -1.0), WithinAbs(value, 1e-12 * (1.0 + std::abs(value))));
+        }
+        CHECK(split.reinit_count() == whole.reinit_count());
+        require_close(split.model().W_enc(), whole.model().W_enc(), "W_enc");
+        require_close(split.model().W_dec(), whole.model().W_dec(), "W_dec");
+        require_close(split.model().b_enc(), whole.model().b_enc(), "b_enc");
+        require_close(split.model().b_dec(), whole.model().b_dec(), "b_dec");
+        require_close(split.model().activation().parameter(), whole.model().activation().parameter(), "activation parameter");
+        REQUIRE(split.optimizer().state_names() == whole.optimizer().state_names());
+        for (const std::string& name : whole.optimizer().state_names()) {
+            require_close(split.optimizer().first_moment(name), whole.optimizer().first_moment(name), "Adam m of " + name);
+            require_close(split.optimizer().second_moment(name), whole.optimizer().second_moment(name), "Adam v of " + name);
+        }
+        CHECK((split.firing().tokens_since_fired() == whole.firing().tokens_since_fired()).all());
+        CHECK((split.firing().fire_counts() == whole.firing().fire_counts()).all());
+        last = expected;
+    }
+    return last;
+}
+
+sae::TrainingConfig clipped(double max_grad_norm) {
+    sae::TrainingConfig training = adam_at(1e-2);
+    training.max_grad_norm = max_grad_norm;
+    return training;
+}
+
+}  // namespace
+
+TEST_CASE("A step cut into micro-batches equals the whole-batch step", "[training][micro_batches]") {
+    SECTION("TopK with AuxK on dead latents, clipping and input normalisation") {
+        sae::TrainingConfig training = clipped(0.05);
+        training.loss.aux_coefficient = 0.5;
+        training.loss.aux_k = 3;
+        training.dead_after_tokens = 40;  // silent for one batch of 50 rows: dead
+        training.normalize_inputs = true;
+        const sae::StepReport last = check_micro_batches<sae::TopK>({16, 24}, {3, true}, training, Between::nothing, 0.01);
+        CHECK(last.metric("dead_fraction") >= 6.0 / 24.0);  // the expected values exercise AuxK ...
+        CHECK(last.metric("aux") > 0.0);
+        CHECK(last.metric("grad_norm") > 0.05);  // ... and the clip
+    }
+    SECTION("TopK with the re-initialisation rule firing") {
+        sae::TrainingConfig training = clipped(0.5);
+        training.reinit.enabled = true;
+        training.reinit.threshold = 0.9;  // the 6 silenced latents alone give a deviation of 6/24 * 1 ...
+        const sae::StepReport last = check_micro_batches<sae::TopK>({16, 24}, {3, true}, training, Between::nothing, 0.01);
+        CHECK(last.metric("reinits") >= 1.0);  // ... and the others' spread makes up the rest
+        CHECK(last.metric("activity_deviation") > 0.0);
+    }
+    SECTION("ReLU + L1 weighted by free decoder norms") {
+        sae::TrainingConfig training = clipped(0.2);
+        training.sparsity.target = 0.05;
+        const sae::StepReport last = check_micro_batches<sae::ReluL1>({16, 24, false, true, false}, {}, training);
+        CHECK(last.metric("sparsity") > 0.0);
+    }
+    SECTION("JumpReLU with its threshold trained, mean over elements") {
+        sae::TrainingConfig training = clipped(0.2);
+        training.sparsity.target = 0.01;
+        training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
+        const sae::StepReport last = check_micro_batches<sae::JumpReLU>({16, 24}, {0.05, 0.2}, training);
+        CHECK(last.metric("sparsity") > 0.0);
+    }
+    SECTION("A tied SAE without b_dec, as the MFR authors train") {
+        sae::TrainingConfig training = clipped(0.05);
+        training.loss.normalization = sae::ReconstructionNormalization::mean_over_elements;
+        check_micro_batches<sae::TopK>({16, 24, true, false}, {3, false}, training);
+    }
+    SECTION("with an MFR coupling term added between the halves of the step") {
+        check_micro_batches<sae::TopK>({16, 24, true, false}, {3, false}, clipped(0.05), Between::coupling);
+        check_micro_batches<sae::TopK>({16, 24}, {3, true}, clipped(0.05), Between::coupling);
+    }
+    SECTION("with the gradient handed out for a data-parallel exchange") {
+        sae::TrainingConfig training = clipped(0.05);
+        training.sparsity.target = 0.01;
+        check_micro_batches<sae::JumpReLU>({16, 24}, {0.05, 0.2}, training, Between::exchange);
+    }
+}
+
+#if defined(_OPENMP)
+TEST_CASE("A step cut into micro-batches does not depend on the threads", "[training][micro_batches]") {
+    // 1200 rows in 3 slices of 400 (two encoder blocks of 256 rows each) and 200 latents
+    // (four latent blocks): the slices' sums are formed by several threads.
+    const sae::Matrix<float> batch = sae::Matrix<float>::Random(1200, 16);
+    const auto run = [&](int threads) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.micro_batch_rows = 400;
+        sae::TrainableSae<float, sae::TopK> sae_model({16, 200}, {4, true}, training, 3);
+        for (int step = 0; step < 2; ++step) sae_model.train_step(batch);
+        omp_set_num_threads(saved);
+        REQUIRE(sae_model.cache().code.rows() == 400);
+        return sae_model;
+    };
+    const auto one = run(1), three = run(3);
+    CHECK(one.model().W_enc() == three.model().W_enc());
+    CHECK(one.model().W_dec() == three.model().W_dec());
+    CHECK(one.model().b_dec() == three.model().b_dec());
+}
+#endif
+
+TEST_CASE("The automatic micro-batch rule splits only batches much taller than the dictionary",
+          "[training][micro_batches]") {
+    // Slices of s = max(1024, d_sae) rows, only when rows > s + d_sae (the rows saved must
+    // outweigh the 2 d_sae d_in accumulators); micro-batch counts worked out by hand.
+    CHECK(sae::micro_batch_count(0, 10000, 512) == 10);    // the MFR paper's 256 -> 512, B 10,000
+    CHECK(sae::micro_batch_count(0, 4096, 24576) == 1);    // 768 -> 24,576, B 4096: never split
+    CHECK(sae::micro_batch_count(0, 500, 3072) == 1);      // GPT-2 768 -> 3072, B 500
+    CHECK(sae::micro_batch_count(0, 1536, 512) == 1);      // rows = s + d_sae: no saving
+    CHECK(sae::micro_batch_count(0, 1537, 512) == 2);
+    CHECK(sae::micro_batch_count(0, 40000, 3072) == 14);   // s = d_sae: ceil(40000 / 3072)
+    CHECK(sae::micro_batch_count(7, 50, 24) == 8);         // explicit: at most 7 rows each
+    CHECK(sae::micro_batch_count(50, 50, 24) == 1);        // >= the rows: never split
+    CHECK(sae::micro_batch_count(1000, 50, 24) == 1);
+    CHECK(sae::micro_batch_count(0, 0, 512) == 1);
+
+    // A batch 250x taller than the dictionary is cut in two slices of 1000 rows ...
+    const sae::Matrix<float> batch = sae::Matrix<float>::Random(2000, 4);
+    sae::TrainableSae<float, sae::TopK> topk({4, 8}, {2, true}, sae::TrainingConfig{}, 1);
+    topk.train_step(batch);
+    CHECK(topk.cache().code.rows() == 1000);
+    // ... but never with BatchTopK, whose selection spans the whole batch.
+    sae::TrainableSae<float, sae::BatchTopK> batch_topk({4, 8}, {2, 0.99}, sae::TrainingConfig{}, 1);
+    batch_topk.train_step(batch);
+    CHECK(batch_topk.cache().code.rows() == 2000);
+}
+
+TEST_CASE("Bad micro-batch settings are rejected with the key named", "[training][micro_batches][errors]") {
+    sae::TrainingConfig training;
+    training.micro_batch_rows = -1;
+    CHECK_THROWS_WITH((sae::TrainableSae<float, sae::TopK>({4, 8}, {2, true}, training, 1)),
+                      Catch::Contains("micro_batch_rows = -1"));
+    training.micro_batch_rows = 7;  // BatchTopK cannot be split: an explicit value is an error
+    CHECK_THROWS_AS((sae::TrainableSae<float, sae::BatchTopK>({4, 8}, {2, 0.99}, training, 1)), sae::config_error);
+    CHECK_THROWS_WITH((sae::TrainableSae<float, sae::BatchTopK>({4, 8}, {2, 0.99}, training, 1)),
+                      Catch::Contains("micro_batch_rows = 7") && Catch::Contains("batchtopk"));
 }
 
 }  // namespace test_trainable_sae_cases

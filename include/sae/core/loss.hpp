@@ -385,14 +385,31 @@ void encoder_times(const Matrix<Scalar>& W_enc, const RowVector<Scalar>& v, RowV
 /// activation's parameter) is added to `d_parameter` (sized like the parameter). The model
 /// is non-const because training-time selection may update activation statistics
 /// (BatchTopK's threshold).
+///
+/// `batch_rows` (0: x.rows()) says that x is one micro-batch of a batch of that many rows
+/// (it must be >= x.rows()): every mean over the rows (R, S, A, mean_l0) is then taken
+/// over the whole batch, so the returned terms, the gradients in `cache` and the
+/// addition to `d_parameter` are this slice's shares, whose sums over the slices are the
+/// batch's. Only activations that select each row on its own may be fed slices (not
+/// BatchTopK). With batch_rows = x.rows() nothing changes.
 template <class Scalar, template <class> class Act>
 LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<detail::non_deduced_t<Scalar>>& x,
                                const LossConfig& loss, double sparsity_coefficient,
                                const Eigen::Array<bool, Eigen::Dynamic, 1>* dead, ForwardCache<Scalar>& cache,
-                               RowVector<Scalar>& d_parameter) {
+                               RowVector<Scalar>& d_parameter, Index batch_rows = 0) {
     using Activation = typename Autoencoder<Scalar, Act>::Activation;
     detail::check_training_batch<Scalar>(x, model.d_in(), "loss_and_gradients");
     const Index rows = x.rows(), d_in = model.d_in(), d_sae = model.d_sae();
+    if (batch_rows == 0) batch_rows = rows;
+    if (batch_rows < rows) {
+        throw shape_error("forward_backward: a slice of " + std::to_string(rows) + " rows cannot belong to a batch of " +
+                          std::to_string(batch_rows));
+    }
+    // The activation divides its sparsity term by the rows it sees; a slice's share of the
+    // batch mean is lambda * (rows / batch_rows) over those rows.
+    const double slice_sparsity_coefficient =
+        batch_rows == rows ? sparsity_coefficient
+                           : sparsity_coefficient * static_cast<double>(rows) / static_cast<double>(batch_rows);
     const Matrix<Scalar>& W_dec = model.W_dec();
     detail::StreamScratch<Scalar>& scratch = cache.scratch;
     const Index blocks = (rows + detail::stream_block_rows - 1) / detail::stream_block_rows;
@@ -418,7 +435,7 @@ LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatri
     cache.grad_code = cache.code;
     cache.aux_d_pre = cache.aux_code;
 
-    const double denominator = detail::reconstruction_denominator(loss.normalization, rows, d_in);
+    const double denominator = detail::reconstruction_denominator(loss.normalization, batch_rows, d_in);
     const Scalar scale = static_cast<Scalar>(2.0 / denominator);
     const Scalar aux_scale = static_cast<Scalar>(2.0 * loss.aux_coefficient / denominator);
     detail::decode_stream(model, x, scale, with_aux, aux_scale, cache);
@@ -432,7 +449,7 @@ LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatri
     if (rows > 0) {
         result.reconstruction = squared_error / denominator;
         result.auxiliary = with_aux ? loss.aux_coefficient * aux_squared_error / denominator : 0.0;
-        result.mean_l0 = static_cast<double>(cache.code.nonZeros()) / static_cast<double>(rows);
+        result.mean_l0 = static_cast<double>(cache.code.nonZeros()) / static_cast<double>(batch_rows);
     }
 
     // Sparsity term and the activation's backward (dL/df -> dL/dpre).
@@ -445,9 +462,9 @@ LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatri
     }
     result.sparsity = rows == 0 ? 0.0
                                 : model.activation().sparsity_loss(cache.pre, cache.code, cache.decoder_norms,
-                                                                   sparsity_coefficient);
+                                                                   slice_sparsity_coefficient);
     const auto grad_at = [&cache, &W_dec](Index r, Index c) { return cache.d_x_hat.row(r).dot(W_dec.row(c)); };
-    model.activation().backward(cache.pre, cache.code, cache.grad_code, grad_at, sparsity_coefficient,
+    model.activation().backward(cache.pre, cache.code, cache.grad_code, grad_at, slice_sparsity_coefficient,
                                 cache.decoder_norms, cache.d_pre, cache.d_decoder_norms, d_parameter);
 
     cache.code_by_latent.build(cache.code);

@@ -14,7 +14,9 @@
 ///                                    ensures mean count of stored entries != 0 per row.
 ///   FiringTracker                    per latent: tokens since it last fired (dead when
 ///                                    > dead_after_tokens, as sparsify and SAELens compare),
-///                                    and fire counts / tokens since reset_density().
+///                                    and fire counts / tokens since reset_density();
+///                                    updated from a code, or from per-latent counts of
+///                                    active rows (a batch seen in micro-batches).
 ///   feature_density_histogram        histogram of log10(firing rate) on [log10_min, 0];
 ///                                    rates of exactly 0 are counted in never_fired.
 
@@ -125,14 +127,36 @@ public:
             throw shape_error("FiringTracker::update: code has " + std::to_string(code.cols()) +
                               " latents, the tracker " + std::to_string(num_latents()));
         }
-        Eigen::Array<bool, Eigen::Dynamic, 1> fired = Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(num_latents(), false);
-        detail::for_each_active_latent(code, [this, &fired](Index latent, Scalar) {
-            fired(latent) = true;
-            ++fire_counts_(latent);
-        });
-        const Counts aged = tokens_since_fired_ + static_cast<std::int64_t>(code.rows());
-        tokens_since_fired_ = fired.select(Counts::Zero(num_latents()), aged);
-        tokens_seen_ += static_cast<std::int64_t>(code.rows());
+        Counts rows_fired = Counts::Zero(num_latents());
+        count_active_rows(code, rows_fired);
+        update_counts(rows_fired, static_cast<std::int64_t>(code.rows()));
+    }
+
+    /// The same update from counts alone, for a batch seen in parts (micro-batches):
+    /// `rows_fired(j)` = the number of the `tokens` rows in which latent j was active.
+    /// Throws shape_error on a size mismatch and config_error on a count outside [0, tokens].
+    void update_counts(const Counts& rows_fired, std::int64_t tokens) {
+        require_counts("update_counts", rows_fired);
+        if (tokens < 0 || (rows_fired > tokens).any()) {
+            throw config_error("FiringTracker::update_counts: tokens " + std::to_string(tokens) +
+                               " is negative or below a count");
+        }
+        fire_counts_ += rows_fired;
+        const Counts aged = tokens_since_fired_ + tokens;
+        tokens_since_fired_ = (rows_fired > 0).select(Counts::Zero(num_latents()), aged);
+        tokens_seen_ += tokens;
+    }
+
+    /// Adds to `rows_fired(j)` the number of rows of `code` in which latent j is active
+    /// (stored and non-zero): what update_counts takes. `rows_fired` must have code.cols()
+    /// entries (shape_error).
+    template <class Scalar>
+    static void count_active_rows(const SparseCode<Scalar>& code, Counts& rows_fired) {
+        if (rows_fired.size() != code.cols()) {
+            throw shape_error("FiringTracker::count_active_rows: code has " + std::to_string(code.cols()) +
+                              " latents, the counts " + std::to_string(rows_fired.size()));
+        }
+        detail::for_each_active_latent(code, [&rows_fired](Index latent, Scalar) { ++rows_fired(latent); });
     }
 
     Index num_latents() const { return tokens_since_fired_.size(); }

@@ -27,10 +27,21 @@
 ///
 /// Step 5 is fused per block of latents (loss.hpp, latent_block_gradient): a block's gradient
 /// is formed, projected, clipped and applied by Adam, and its decoder rows renormalised,
-/// while it is in cache; no gradient of size [d_in, d_sae] is ever stored, so training
-/// needs little more memory than the parameters, Adam's moments and the batch. With
-/// gradient clipping the global norm must be known first: the (cheap, sparse) gradient
-/// is then formed twice, once for the norm and once for the update.
+/// while it is in cache; no gradient of size [d_in, d_sae] is stored (but by a step cut
+/// into micro-batches, below), so training needs little more memory than the parameters,
+/// Adam's moments and the batch. With gradient clipping the global norm must be known
+/// first: the (cheap, sparse) gradient is then formed twice, once for the norm and once
+/// for the update.
+///
+/// Micro-batches: a step also keeps buffers that grow with the batch (x - b_dec and
+/// dL/dx_hat, [batch, d_in] each, the sparse codes and their transposes). When the batch
+/// has many more rows than the SAE has latents (the MFR paper's 256 -> 512 with batches of
+/// 10,000), steps 2-3 run on slices of the batch (TrainingConfig::micro_batch_rows,
+/// micro_batch_count) that reuse one slice's buffers: each slice's gradient, with
+/// every mean still taken over the whole batch, is added into dense [d_sae, d_in]
+/// accumulators, and step 5 reads those instead of the cache (the same path as a
+/// data-parallel exchange). The firing counts of the reinit rule and the dead-latent
+/// tracker are summed over the slices. The result equals the unsplit step up to rounding.
 ///
 /// Adam updates every row, touched by the batch or not: a row without gradient still
 /// moves (its moments decay and m / sqrt(v) stays non-zero), and skipping it would not be
@@ -83,6 +94,11 @@ struct TrainingConfig {
     bool init_decoder_bias_to_median = true;     ///< untied SAEs with a decoder bias
     bool normalize_inputs = false;         ///< scale inputs so E||x|| = sqrt(d_in)
     ReinitRule reinit{};
+    /// Most rows per forward/backward slice of a step (gradient accumulation over
+    /// micro-batches, see the file comment); 0 = automatic (micro_batch_count); a value >=
+    /// the batch's rows never splits. Must be 0 with BatchTopK, which selects over the
+    /// whole batch.
+    Index micro_batch_rows = 0;
 
     void validate() const {
         learning_rate.validate();
@@ -94,8 +110,38 @@ struct TrainingConfig {
             throw config_error("max_grad_norm = " + std::to_string(max_grad_norm) + " must be >= 0");
         }
         if (dead_after_tokens == 0) throw config_error("dead_after_tokens must be positive");
+        if (micro_batch_rows < 0) {
+            throw config_error("micro_batch_rows = " + std::to_string(micro_batch_rows) + " must be >= 0 (0 = automatic)");
+        }
     }
 };
+
+namespace detail {
+/// The smallest micro-batch of the automatic rule (micro_batch_count): 4 encoder tasks
+/// of stream_block_rows rows. At 256 -> 512, k 32 a step holds about 5 KiB per row of its
+/// slice (x - b_dec, dL/dx_hat, the codes and their transposes), so slices of this size
+/// keep the peak memory within 1.2x of parameters + Adam + two batches.
+inline constexpr Index micro_batch_min_rows = 1024;
+}  // namespace detail
+
+/// Number of micro-batches a step on `rows` rows of an SAE with `d_sae` latents is cut
+/// into, under TrainingConfig::micro_batch_rows = `micro_batch_rows`; 1 = not split.
+/// Micro-batch i holds rows [rows * i / n, rows * (i + 1) / n): sizes differ by one row
+/// at most. Explicit (> 0): n = ceil(rows / micro_batch_rows), so no slice exceeds it.
+/// Automatic (0): slices of about s = max(1024, d_sae) rows, and only when rows > s + d_sae.
+/// Why: the buffers a step holds grow with its rows (x - b_dec and dL/dx_hat, 2 rows d_in
+/// values, plus the sparse codes), while a split step accumulates its gradient in
+/// 2 d_sae d_in values; slices of s rows save at least 2 (rows - s) d_in values, more
+/// than the accumulators cost exactly when rows - s > d_sae. So 256 -> 512 with batches of
+/// 10,000 is cut into 10 slices of 1000 rows, while 768 -> 3072 with 500 rows and
+/// 768 -> 24,576 with 4096 are not split. The cut depends on neither the threads nor the
+/// data, so neither do the results.
+inline Index micro_batch_count(Index micro_batch_rows, Index rows, Index d_sae) {
+    if (rows <= 1) return 1;
+    if (micro_batch_rows > 0) return (rows + micro_batch_rows - 1) / micro_batch_rows;
+    const Index slice = std::max(detail::micro_batch_min_rows, d_sae);
+    return rows > slice + d_sae ? (rows + slice - 1) / slice : 1;
+}
 
 namespace detail {
 
@@ -111,6 +157,13 @@ struct has_estimated_threshold : std::false_type {};
 template <class Activation>
 struct has_estimated_threshold<Activation, std::void_t<decltype(std::declval<const Activation&>().threshold_estimated())>>
     : std::true_type {};
+
+/// Activations whose training-time selection couples the rows of a batch: BatchTopK keeps
+/// the k * rows largest values of the whole batch and estimates its threshold from them
+/// (the only activation with an estimated threshold). Their steps are never split into
+/// micro-batches.
+template <class Activation>
+struct selects_over_batch : has_estimated_threshold<Activation> {};
 
 }  // namespace detail
 
@@ -138,6 +191,14 @@ public:
             throw config_error("normalize_inputs: a tied SAE cannot absorb the input scale; use an untied SAE");
         }
         if (training_.reinit.enabled) reinit_target_ = resolve_target_rate();
+        if constexpr (detail::selects_over_batch<typename Model::Activation>::value) {
+            if (training_.micro_batch_rows > 0) {
+                throw config_error("micro_batch_rows = " + std::to_string(training_.micro_batch_rows) + ": the " +
+                                   Model::Activation::architecture +
+                                   " activation selects over the whole batch, which cannot be cut into micro-batches; "
+                                   "set it to 0 (its steps are never split)");
+            }
+        }
     }
 
     /// One full optimisation step on `batch` [batch, d_in].
@@ -147,24 +208,34 @@ public:
         return report(loss);
     }
 
-    /// Steps 1-3 of the file comment; leaves in cache() what apply_gradients needs.
+    /// Steps 1-3 of the file comment; leaves in cache() (or, for a step split into
+    /// micro-batches, in dense accumulators) what apply_gradients needs.
     LossBreakdown compute_gradients(const ConstMatrixRef<Scalar>& batch) {
         detail::check_training_batch<Scalar>(batch, model_.d_in(), "TrainableSae::train_step");
         if (!initialised_) initialise_from(batch);
         reinitialized_ = false;
-        exchanged_active_ = false;
+        dense_active_ = false;
         coupling_active_ = false;  // a coupling term belongs to the step it was made for
-        const ConstMatrixRef<Scalar> x = scaled(batch);
-        LossBreakdown loss = evaluate(x);
+        LossBreakdown loss = evaluate(batch);
         if (training_.reinit.enabled) {
-            activity_ = firing_rate_deviation(cache_.code);
+            activity_ = firing_rate_deviation(step_fire_counts_, batch.rows());
             if (activity_ > training_.reinit.threshold) {
                 restart();
-                loss = evaluate(x);
+                loss = evaluate(batch);
             }
         }
         samples_in_step_ = batch.rows();
         return loss;
+    }
+
+    /// Micro-batches of a step on `rows` rows (micro_batch_count; 1 for BatchTopK, whose
+    /// steps are never split).
+    Index micro_batches_for(Index rows) const {
+        if constexpr (detail::selects_over_batch<typename Model::Activation>::value) {
+            return 1;
+        } else {
+            return micro_batch_count(training_.micro_batch_rows, rows, model_.d_sae());
+        }
     }
 
     /// Step 5 of the file comment. Throws numeric_error, before anything changes, when
@@ -178,19 +249,19 @@ public:
         }
         const Matrix<Scalar>* coupling = coupling_active_ ? &coupling_ : nullptr;
         coupling_active_ = false;
-        const bool exchanged = exchanged_active_;
-        exchanged_active_ = false;
+        const bool dense = dense_active_;
+        dense_active_ = false;
         Scalar scale(1);
         if (training_.max_grad_norm > 0.0) {
-            grad_norm_ = fused_update(coupling, exchanged, nullptr, scale);
+            grad_norm_ = fused_update(coupling, dense, nullptr, scale);
             if (grad_norm_ > training_.max_grad_norm) scale = static_cast<Scalar>(training_.max_grad_norm / grad_norm_);
         }
         learning_rate_ = training_.learning_rate.at(step_);
         const std::vector<typename Adam<Scalar>::ParameterStep> steps = adam_.begin_step(parameter_shapes(), learning_rate_);
-        const double norm = fused_update(coupling, exchanged, &steps, scale);
+        const double norm = fused_update(coupling, dense, &steps, scale);
         if (!(training_.max_grad_norm > 0.0)) grad_norm_ = norm;
         if (model_.config().tied) model_.refresh_tied_decoder();
-        firing_.update(cache_.code);
+        firing_.update_counts(step_fire_counts_, static_cast<std::int64_t>(samples_in_step_));
         ++step_;
         samples_ += static_cast<std::size_t>(samples_in_step_);
     }
@@ -228,25 +299,26 @@ public:
     /// activation's parameter name, if it trains one — so that it can replace the values
     /// in place, e.g. by their mean over the ranks. The next apply_gradients then uses
     /// them instead of the batch's own. This materialises 2 x [d_sae, d_in] values, which
-    /// the fused single-process step never stores: the price of one collective per step.
+    /// the fused single-process step never stores: the price of one collective per step
+    /// (a step split into micro-batches holds them already and hands out its sums).
     template <class Exchange>
     void exchange_gradients(Exchange&& exchange) {
-        collect_latent_gradients(model_, cache_, exchanged_.decoder, exchanged_.encoder);
+        if (!dense_active_) collect_latent_gradients(model_, cache_, dense_.decoder, dense_.encoder);
         const auto hand_over = [&](const std::string& name, Scalar* data, Index size) {
             if (size > 0) exchange(name, data, static_cast<std::size_t>(size));
         };
-        hand_over("W_dec", exchanged_.decoder.data(), exchanged_.decoder.size());
-        hand_over("W_enc", exchanged_.encoder.data(), exchanged_.encoder.size());
+        hand_over("W_dec", dense_.decoder.data(), dense_.decoder.size());
+        hand_over("W_enc", dense_.encoder.data(), dense_.encoder.size());
         hand_over("b_enc", cache_.d_b_enc.data(), cache_.d_b_enc.size());
         if (model_.config().decoder_bias) hand_over("b_dec", cache_.d_b_dec.data(), cache_.d_b_dec.size());
         if constexpr (Model::Activation::trains_parameter) {
             hand_over(model_.activation().parameter_name(), parameter_gradient_.data(), parameter_gradient_.size());
         }
-        exchanged_active_ = true;
+        dense_active_ = true;
     }
 
     /// The gradient of the last exchange_gradients, after the exchange.
-    const LatentGradients& exchanged_gradients() const { return exchanged_; }
+    const LatentGradients& exchanged_gradients() const { return dense_; }
 
     /// The named metrics of the last step.
     StepReport report(const LossBreakdown& loss) const {
@@ -273,6 +345,8 @@ public:
     std::size_t samples() const { return samples_; }
     const Model& model() const { return model_; }
     Model& model() { return model_; }
+    /// The buffers of the last forward/backward pass. After a step split into micro-batches
+    /// they are the last slice's, except d_b_enc and d_b_dec: the whole batch's.
     const ForwardCache<Scalar>& cache() const { return cache_; }
     const FiringTracker& firing() const { return firing_; }
     const TrainingConfig& training_config() const { return training_; }
@@ -292,13 +366,19 @@ public:
     /// mean_j (|r_j - t| / t)^3 for the firing rates r_j of `code` (rows = samples),
     /// with t the rule's target rate (whether or not the rule is enabled).
     double firing_rate_deviation(const SparseCode<Scalar>& code) const {
-        Eigen::ArrayXd counts = Eigen::ArrayXd::Zero(model_.d_sae());
-        for (Index r = 0; r < code.outerSize(); ++r) {
-            for (typename SparseCode<Scalar>::InnerIterator it(code, r); it; ++it) {
-                if (it.value() != Scalar(0)) counts(it.col()) += 1.0;
-            }
+        FiringTracker::Counts rows_fired = FiringTracker::Counts::Zero(model_.d_sae());
+        FiringTracker::count_active_rows(code, rows_fired);
+        return firing_rate_deviation(rows_fired, code.rows());
+    }
+
+    /// The same from counts: rows_fired(j) of `rows` rows had latent j active
+    /// (FiringTracker::count_active_rows, summed over a batch's micro-batches).
+    double firing_rate_deviation(const FiringTracker::Counts& rows_fired, Index rows) const {
+        if (rows_fired.size() != model_.d_sae()) {
+            throw shape_error("firing_rate_deviation: " + std::to_string(rows_fired.size()) + " counts for " +
+                              std::to_string(model_.d_sae()) + " latents");
         }
-        const Eigen::ArrayXd rates = counts / static_cast<double>(std::max<Index>(1, code.rows()));
+        const Eigen::ArrayXd rates = rows_fired.cast<double>() / static_cast<double>(std::max<Index>(1, rows));
         const double target = reinit_target_ > 0.0 ? reinit_target_ : resolve_target_rate();
         return ((rates - target).abs() / target).cube().mean();
     }
@@ -414,8 +494,9 @@ private:
             input_scale_ = static_cast<Scalar>(std::sqrt(static_cast<double>(model_.d_in())) / mean_norm);
         }
         if (uses_median_init()) {
-            const Matrix<Scalar> sample = batch * input_scale_;
-            median_ = geometric_median(sample);
+            // The median of s x is s times the median of x: no scaled copy of the batch.
+            median_ = geometric_median(batch);
+            if (input_scale_ != Scalar(1)) median_ *= input_scale_;
         }
         initialised_ = true;
         apply_median();
@@ -435,15 +516,69 @@ private:
         return scaled_batch_;
     }
 
-    LossBreakdown evaluate(const ConstMatrixRef<Scalar>& x) {
+    /// Loss and gradient of the raw `batch` at this step's lambda and dead latents, in one
+    /// pass (gradient left in cache_) or in micro-batches (summed into dense_); and
+    /// step_fire_counts_, the rows each latent fired in.
+    LossBreakdown evaluate(const ConstMatrixRef<Scalar>& batch) {
         const Eigen::Array<bool, Eigen::Dynamic, 1> dead = firing_.dead_mask();
         const double lambda = training_.sparsity.at(step_);
+        const Index rows = batch.rows(), slices = micro_batches_for(rows);
         parameter_gradient_.setZero(model_.activation().parameter().size());
-        last_loss_ = forward_backward(model_, x, training_.loss, lambda, &dead, cache_, parameter_gradient_);
-        last_batch_elements_ = static_cast<double>(x.size());
+        step_fire_counts_.setZero(model_.d_sae());
+        if (slices == 1) {
+            last_loss_ = forward_backward(model_, scaled(batch), training_.loss, lambda, &dead, cache_, parameter_gradient_);
+            FiringTracker::count_active_rows(cache_.code, step_fire_counts_);
+        } else {
+            last_loss_ = LossBreakdown{};
+            for (Index i = 0; i < slices; ++i) {
+                const Index first = rows * i / slices, last = rows * (i + 1) / slices;
+                const ConstMatrixRef<Scalar> slice = batch.middleRows(first, last - first);
+                const LossBreakdown part =
+                    forward_backward(model_, scaled(slice), training_.loss, lambda, &dead, cache_, parameter_gradient_, rows);
+                last_loss_.reconstruction += part.reconstruction;
+                last_loss_.sparsity += part.sparsity;
+                last_loss_.auxiliary += part.auxiliary;
+                last_loss_.mean_l0 += part.mean_l0;
+                add_slice_gradient(i == 0);
+                FiringTracker::count_active_rows(cache_.code, step_fire_counts_);
+            }
+            // The bias gradients are small: the cache carries the batch's, as unsplit.
+            cache_.d_b_enc.swap(d_b_enc_sum_);
+            cache_.d_b_dec.swap(d_b_dec_sum_);
+            dense_active_ = true;
+        }
+        last_batch_elements_ = static_cast<double>(batch.size());
         last_squared_error_ = last_loss_.reconstruction *
-                              detail::reconstruction_denominator(training_.loss.normalization, x.rows(), x.cols());
+                              detail::reconstruction_denominator(training_.loss.normalization, rows, batch.cols());
         return last_loss_;
+    }
+
+    /// Adds the gradient of the slice in cache_ to the step's sums: the latent rows into
+    /// dense_ (overwritten by the first slice), block by block in parallel, and the biases.
+    /// Every entry is summed in slice order, whatever the threads.
+    void add_slice_gradient(bool first_slice) {
+        if (first_slice) {
+            collect_latent_gradients(model_, cache_, dense_.decoder, dense_.encoder);
+            d_b_enc_sum_ = cache_.d_b_enc;
+            d_b_dec_sum_ = cache_.d_b_dec;
+            return;
+        }
+        const Index d_in = model_.d_in(), d_sae = model_.d_sae();
+        constexpr Index block_latents = detail::latent_block_size;
+        const int threads = detail::available_threads();
+        if (update_scratch_.size() < static_cast<std::size_t>(threads)) update_scratch_.resize(static_cast<std::size_t>(threads));
+        detail::parallel_for((d_sae + block_latents - 1) / block_latents, [&](Index block, int slot) {
+            const Index first = block * block_latents;
+            const Index count = std::min(block_latents, d_sae - first);
+            UpdateScratch& buffers = update_scratch_[static_cast<std::size_t>(slot)];
+            buffers.decoder.resize(block_latents, d_in);
+            buffers.encoder.resize(block_latents, d_in);
+            latent_block_gradient(model_, cache_, block, nullptr, buffers.decoder.data(), buffers.encoder.data());
+            dense_.decoder.middleRows(first, count) += buffers.decoder.topRows(count);
+            dense_.encoder.middleRows(first, count) += buffers.encoder.topRows(count);
+        });
+        d_b_enc_sum_ += cache_.d_b_enc;
+        d_b_dec_sum_ += cache_.d_b_dec;
     }
 
     /// Fresh weights (a new seed derived from the restart count) and a fresh Adam.
@@ -482,8 +617,9 @@ private:
     /// renormalises the decoder rows. Returns the global gradient norm (before `scale`).
     /// Without `steps` a non-finite gradient throws at once (nothing has changed); with
     /// them, after every finite block has been applied.
-    /// With `exchanged`, the data gradient comes from exchange_gradients instead of the cache.
-    double fused_update(const Matrix<Scalar>* coupling, bool exchanged,
+    /// With `dense`, the data gradient comes from dense_ (a micro-batched step's sums or
+    /// exchange_gradients' result) instead of the cache.
+    double fused_update(const Matrix<Scalar>* coupling, bool dense,
                         const std::vector<typename Adam<Scalar>::ParameterStep>* steps, Scalar scale) {
         const Index d_in = model_.d_in(), d_sae = model_.d_sae();
         const bool tied = model_.config().tied;
@@ -504,9 +640,9 @@ private:
             UpdateScratch& buffers = update_scratch_[static_cast<std::size_t>(slot)];
             buffers.decoder.resize(block_latents, d_in);
             buffers.encoder.resize(block_latents, d_in);
-            if (exchanged) {
-                buffers.decoder.topRows(count) = exchanged_.decoder.middleRows(first, count);
-                buffers.encoder.topRows(count) = exchanged_.encoder.middleRows(first, count);
+            if (dense) {
+                buffers.decoder.topRows(count) = dense_.decoder.middleRows(first, count);
+                buffers.encoder.topRows(count) = dense_.encoder.middleRows(first, count);
                 if (coupling != nullptr) buffers.decoder.topRows(count) += coupling->middleRows(first, count);
             } else {
                 latent_block_gradient(model_, cache_, block, coupling, buffers.decoder.data(), buffers.encoder.data());
@@ -587,8 +723,11 @@ private:
     LossBreakdown last_loss_;
     Matrix<Scalar> coupling_;               ///< see coupling_gradient()
     bool coupling_active_ = false;
-    LatentGradients exchanged_;             ///< see exchange_gradients()
-    bool exchanged_active_ = false;
+    LatentGradients dense_;                 ///< the step's data gradient, dense: micro-batch sums or exchange_gradients()
+    bool dense_active_ = false;             ///< apply_gradients reads dense_ rather than cache_
+    RowVector<Scalar> d_b_enc_sum_;         ///< micro-batch sums of dL/db_enc
+    RowVector<Scalar> d_b_dec_sum_;         ///< micro-batch sums of dL/db_dec
+    FiringTracker::Counts step_fire_counts_;  ///< per latent: rows of this step's batch it fired in
     std::vector<UpdateScratch> update_scratch_;
     std::vector<double> block_squares_;
     std::vector<char> block_fault_;  ///< per latent block: 0, or 1 + the index of the first non-finite part

@@ -199,6 +199,7 @@ void visit_config_fields(TrainingConfig& c, V&& visit) {
     visit("init_decoder_bias_to_median", c.init_decoder_bias_to_median);
     visit("normalize_inputs", c.normalize_inputs);
     visit("reinit", c.reinit);
+    visit("micro_batch_rows", c.micro_batch_rows);
 }
 
 template <class V>

@@ -317,6 +317,11 @@ private:
             throw config_error(join_key(path, "training.normalize_inputs") + ": cannot be true with " +
                                join_key(path, "model.autoencoder.tied") + " = true (a tied SAE cannot absorb the input scale)");
         }
+        if (training.micro_batch_rows > 0 && std::holds_alternative<BatchTopK<float>::Config>(model.activation.config)) {
+            throw config_error(join_key(path, "training.micro_batch_rows") + ": must be 0 when " +
+                               join_key(path, "model.activation.architecture") + " = \"" + BatchTopK<float>::architecture +
+                               "\" (it selects over the whole batch, which cannot be cut into micro-batches)");
+        }
         if (training.reinit.enabled && training.reinit.target_rate == 0.0 && !model.activation.k()) {
             throw config_error(join_key(path, "training.reinit.target_rate") + ": must be > 0 when " +
                                join_key(path, "training.reinit.enabled") + " = true, because the \"" +
