@@ -9,7 +9,8 @@
 ///     requires points has >= 1 row and >= 1 column (shape_error), all entries finite
 ///              (numeric_error), max_iterations >= 1 and tolerance finite and >= 0
 ///              (config_error).
-///     ensures  the Weiszfeld iterate, started from the mean and computed in double, after
+///     ensures  the Weiszfeld iterate, started from the mean and computed in double (the
+///              points read in blocks of 256 rows, never copied whole), after
 ///              the step length falls to tolerance * (mean distance of the points to the
 ///              iterate) or after max_iterations steps.
 ///
@@ -32,11 +33,30 @@ namespace sae {
 
 namespace detail {
 
+/// Rows per block in which the points are read into double: the iteration never holds a
+/// double copy of them all (a float batch of 10,000 x 256 would double its memory).
+inline constexpr Index median_block_rows = 256;
+
+/// `visit(first, block)` for consecutive blocks of up to median_block_rows rows of
+/// `points`, each evaluated into double.
+template <class Points, class Visit>
+void for_each_double_block(const Points& points, Visit&& visit) {
+    Matrix<double> block;
+    for (Index first = 0; first < points.rows(); first += median_block_rows) {
+        const Index count = std::min(median_block_rows, points.rows() - first);
+        block = points.middleRows(first, count).template cast<double>();
+        visit(first, block);
+    }
+}
+
 /// One Vardi-Zhang-guarded Weiszfeld step from `y`; returns the next iterate and sets
 /// `mean_distance` to the mean distance of the points to `y`.
-inline Eigen::RowVectorXd weiszfeld_step(const Eigen::Ref<const Matrix<double>>& points,
-                                         const Eigen::RowVectorXd& y, double& mean_distance) {
-    const Eigen::ArrayXd distances = (points.rowwise() - y).rowwise().norm().array();
+template <class Points>
+Eigen::RowVectorXd weiszfeld_step(const Points& points, const Eigen::RowVectorXd& y, double& mean_distance) {
+    Eigen::ArrayXd distances(points.rows());
+    for_each_double_block(points, [&](Index first, const Matrix<double>& block) {
+        distances.segment(first, block.rows()) = (block.rowwise() - y).rowwise().norm().array();
+    });
     mean_distance = distances.mean();
     // Distances this small relative to the spread count as "on a data point": 1/d would
     // overflow or swamp every other weight.
@@ -46,8 +66,10 @@ inline Eigen::RowVectorXd weiszfeld_step(const Eigen::Ref<const Matrix<double>>&
     const double weight_sum = weights.sum();
     if (weight_sum == 0.0) return y;  // every point sits on y
 
-    Eigen::RowVectorXd weighted_mean(points.cols());
-    weighted_mean.noalias() = weights.matrix().transpose() * points;
+    Eigen::RowVectorXd weighted_mean = Eigen::RowVectorXd::Zero(points.cols());
+    for_each_double_block(points, [&](Index first, const Matrix<double>& block) {
+        weighted_mean.noalias() += weights.segment(first, block.rows()).matrix().transpose() * block;
+    });
     weighted_mean /= weight_sum;
     const double eta = static_cast<double>(coincident.count());
     if (eta == 0.0) return weighted_mean;
@@ -59,9 +81,11 @@ inline Eigen::RowVectorXd weiszfeld_step(const Eigen::Ref<const Matrix<double>>&
     return (1.0 - keep) * weighted_mean + keep * y;
 }
 
-inline Eigen::RowVectorXd weiszfeld(const Eigen::Ref<const Matrix<double>>& points, int max_iterations,
-                                    double tolerance) {
-    Eigen::RowVectorXd y = points.colwise().mean();
+template <class Points>
+Eigen::RowVectorXd weiszfeld(const Points& points, int max_iterations, double tolerance) {
+    Eigen::RowVectorXd y = Eigen::RowVectorXd::Zero(points.cols());
+    for_each_double_block(points, [&](Index, const Matrix<double>& block) { y += block.colwise().sum(); });
+    y /= static_cast<double>(points.rows());
     for (int iteration = 0; iteration < max_iterations; ++iteration) {
         double mean_distance = 0.0;
         Eigen::RowVectorXd next = weiszfeld_step(points, y, mean_distance);
@@ -95,10 +119,7 @@ RowVector<typename Derived::Scalar> geometric_median(const Eigen::MatrixBase<Der
                                                      int max_iterations = 100, double tolerance = 1e-5) {
     using Scalar = typename Derived::Scalar;
     detail::check_geometric_median_inputs(points, max_iterations, tolerance);
-    // Ref binds a row-major double matrix without a copy and evaluates anything else
-    // (float input, column-major, expressions) once into double.
-    const Eigen::Ref<const Matrix<double>> as_double(points.template cast<double>());
-    return detail::weiszfeld(as_double, max_iterations, tolerance).template cast<Scalar>();
+    return detail::weiszfeld(points.derived(), max_iterations, tolerance).template cast<Scalar>();
 }
 
 }  // namespace sae
