@@ -158,12 +158,12 @@ template <class Activation>
 struct has_estimated_threshold<Activation, std::void_t<decltype(std::declval<const Activation&>().threshold_estimated())>>
     : std::true_type {};
 
-/// Activations whose training-time selection couples the rows of a batch: BatchTopK keeps
-/// the k * rows largest values of the whole batch and estimates its threshold from them
-/// (the only activation with an estimated threshold). Their steps are never split into
-/// micro-batches.
+/// Activations whose training-time selection couples the rows of a batch declare
+/// `selects_over_batch = true` (BatchTopK); their steps are never split into micro-batches.
+template <class Activation, class = void>
+struct selects_over_batch : std::false_type {};
 template <class Activation>
-struct selects_over_batch : has_estimated_threshold<Activation> {};
+struct selects_over_batch<Activation, std::enable_if_t<Activation::selects_over_batch>> : std::true_type {};
 
 }  // namespace detail
 

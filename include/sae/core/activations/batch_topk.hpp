@@ -25,6 +25,10 @@ public:
     static constexpr const char* architecture = "batchtopk";
     static constexpr bool has_parameter = true;
     static constexpr bool trains_parameter = false;
+    /// Training keeps the k * rows largest values of the whole batch: a row's selection
+    /// depends on the other rows, so a step is never cut into micro-batches
+    /// (TrainableSae, TrainingConfig::micro_batch_rows).
+    static constexpr bool selects_over_batch = true;
 
     struct Config {
         Index k = 32;                   ///< mean active latents per row
