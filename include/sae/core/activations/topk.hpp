@@ -70,14 +70,14 @@ public:
             // The row's first long run: try the last accepted estimate as the threshold
             // while appending (no separate pass to test it). It stands if at least k
             // values exceed it, for then every winner does; else the run is appended
-            // again from a sampled estimate. A cut on the way means the estimate let
+            // again from a sampled estimate. A cut on the way (it raises the threshold
+            // above the estimate: every kept value exceeds it) means the estimate let
             // through too many: the next row samples afresh.
             const Scalar threshold = thresholds_[r];
             if (last_estimate_ > threshold) {
                 thresholds_[r] = last_estimate_;
-                const Index cuts_before = cuts_;
                 append_run(row, values, count, first_col);
-                if (cuts_ != cuts_before) last_estimate_ = -std::numeric_limits<Scalar>::infinity();
+                if (thresholds_[r] != last_estimate_) last_estimate_ = -std::numeric_limits<Scalar>::infinity();
                 if (sizes_[r] >= k_) return;
                 sizes_[r] = 0;
                 thresholds_[r] = threshold;
@@ -280,7 +280,6 @@ private:
         keys_.resize(static_cast<std::size_t>(size));
         Key* keys = keys_.data();
         for (Index i = 0; i < size; ++i) keys[i] = key_of(kept_values[i]);
-        ++cuts_;
         const Cut cut = find_cut(keys, size, k_);
         Key kth = cut.bound;
         Index ties = 0;
@@ -358,7 +357,6 @@ private:
     std::vector<Scalar> thresholds_;  // a value must exceed this to become a candidate
     std::vector<Key> keys_;           // scratch of cut() and the sample
     Scalar last_estimate_ = 0;        // the last accepted sample threshold (raise_threshold_from_sample)
-    Index cuts_ = 0;                  // cuts made since start(), to notice one during a run
 };
 
 /// Rows per task when a whole matrix is selected on several threads.
