@@ -269,18 +269,13 @@ private:
 
     /// u = the reduced cost of each paired row's column, the row minimum for a free row.
     void set_row_potentials_to_reduced_minima() {
-        const Eigen::VectorXd& v = col_potential_;
         for (Index row = 0; row < n_rows_; ++row) {
-            const Scalar* cost_row = row_data(row);
             const Index col = col_for_row_(row);
             if (col >= 0) {
-                row_potential_(row) = sign_ * static_cast<double>(cost_row[col]) - v(col);
+                row_potential_(row) = sign_ * static_cast<double>(row_data(row)[col]) - col_potential_(col);
             } else {
-                double smallest = infinity;
-                for (Index other = 0; other < n_cols_; ++other) {
-                    smallest = std::min(smallest, sign_ * static_cast<double>(cost_row[other]) - v(other));
-                }
-                row_potential_(row) = smallest;
+                load_reduced_costs(row);
+                row_potential_(row) = reduced_.minCoeff();
             }
         }
     }
