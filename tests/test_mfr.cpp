@@ -18,10 +18,6 @@
 #include <utility>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
 namespace test_mfr_cases {
@@ -311,35 +307,6 @@ TEST_CASE("MFR penalty: a matching that does not fit the decoders is rejected", 
     std::vector<sae::Matrix<double>*> wrong = {&gradients[0], nullptr, nullptr, nullptr};
     CHECK_THROWS_AS(penalty.evaluate(pointers_to(decoders), false, 1.0, wrong), sae::shape_error);  // 0 x 0
 }
-
-#if defined(_OPENMP)
-TEST_CASE("MFR penalty: the result does not depend on the threads", "[mfr][penalty]") {
-    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
-    std::vector<sae::Matrix<float>> decoders;
-    for (std::uint64_t i = 0; i < 4; ++i) decoders.push_back(sae::test::gaussian_matrix<float>(300 + 17 * static_cast<Index>(i), 24, 80 + i));
-    std::vector<const sae::Matrix<float>*> pointers;
-    for (const auto& d : decoders) pointers.push_back(&d);
-    const auto run = [&](int threads) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        sae::MfrPenalty<float> penalty(4, mode);
-        std::vector<sae::Matrix<float>> gradients;
-        for (const auto& d : decoders) gradients.push_back(sae::Matrix<float>::Zero(d.rows(), d.cols()));
-        std::vector<sae::Matrix<float>*> gradient_pointers;
-        for (auto& g : gradients) gradient_pointers.push_back(&g);
-        const double value = penalty.evaluate(pointers, true, 1.0, gradient_pointers);
-        omp_set_num_threads(saved);
-        return std::make_pair(value, gradients);
-    };
-    const auto one = run(1), two = run(2), three = run(3);
-    CHECK(one.first == two.first);
-    CHECK(one.first == three.first);
-    for (std::size_t i = 0; i < decoders.size(); ++i) {
-        CHECK(one.second[i] == two.second[i]);
-        CHECK(one.second[i] == three.second[i]);
-    }
-}
-#endif
 
 TEST_CASE("MFR penalty rejects inconsistent members", "[mfr][penalty]") {
     sae::Matrix<float> a = sae::test::gaussian_matrix<float>(4, 3, 1), b = sae::test::gaussian_matrix<float>(4, 5, 2);

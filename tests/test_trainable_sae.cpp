@@ -19,10 +19,6 @@
 #include <string>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 // Everything in this file lives in its own namespace: the tests are unity-built
 // (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
 namespace test_trainable_sae_cases {
@@ -419,29 +415,6 @@ TEST_CASE("A step cut into micro-batches equals the whole-batch step", "[trainin
         check_micro_batches<sae::JumpReLU>({16, 24}, {0.05, 0.2}, training, Between::exchange);
     }
 }
-
-#if defined(_OPENMP)
-TEST_CASE("A step cut into micro-batches does not depend on the threads", "[training][micro_batches]") {
-    // 1200 rows in 3 slices of 400 (two encoder blocks of 256 rows each) and 200 latents
-    // (four latent blocks): the slices' sums are formed by several threads.
-    const sae::Matrix<float> batch = sae::Matrix<float>::Random(1200, 16);
-    const auto run = [&](int threads) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        sae::TrainingConfig training = adam_at(1e-2);
-        training.micro_batch_rows = 400;
-        sae::TrainableSae<float, sae::TopK> sae_model({16, 200}, {4, true}, training, 3);
-        for (int step = 0; step < 2; ++step) sae_model.train_step(batch);
-        omp_set_num_threads(saved);
-        REQUIRE(sae_model.cache().code.rows() == 400);
-        return sae_model;
-    };
-    const auto one = run(1), three = run(3);
-    CHECK(one.model().W_enc() == three.model().W_enc());
-    CHECK(one.model().W_dec() == three.model().W_dec());
-    CHECK(one.model().b_dec() == three.model().b_dec());
-}
-#endif
 
 TEST_CASE("The automatic micro-batch rule splits only batches much taller than the dictionary",
           "[training][micro_batches]") {

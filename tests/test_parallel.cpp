@@ -1,0 +1,227 @@
+// What libsae runs on several threads gives the same result on any number of threads,
+// bit for bit, and parallel_for keeps its contract (parallel.hpp): every body runs once,
+// the first exception is rethrown after all have run, and a loop inside a loop's body
+// stays on its thread. The regions covered: the streamed encoder, the training step
+// (whole batch and micro-batches; TopK, BatchTopK, ReLU + L1), the MFR penalty and the
+// ensemble's members. tools/run-tests also builds this file under ThreadSanitizer with
+// OpenMP (tests/CMakeLists.txt, SAE_TSAN), where a data race in any of these regions
+// fails the run. The tests are built with OpenMP wherever the compiler has it; without
+// it a loop runs on one thread and the comparisons across thread counts are skipped.
+#include <sae/core/activations/batch_topk.hpp>
+#include <sae/core/activations/relu_l1.hpp>
+#include <sae/core/activations/topk.hpp>
+#include <sae/core/parallel.hpp>
+#include <sae/core/trainable_sae.hpp>
+#include <sae/mfr/ensemble.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/random_matrix.hpp"
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+// Everything in this file lives in its own namespace: the tests are unity-built
+// (tests/CMakeLists.txt), so file-local helpers of different files must not meet.
+namespace test_parallel_cases {
+
+namespace {
+
+using sae::Index;
+using sae::Matrix;
+
+/// Sets the OpenMP thread count for its lifetime (no effect without OpenMP).
+class ThreadCount {
+public:
+    explicit ThreadCount(int threads) {
+#if defined(_OPENMP)
+        saved_ = omp_get_max_threads();
+        omp_set_num_threads(threads);
+#else
+        (void)threads;
+#endif
+    }
+    ~ThreadCount() {
+#if defined(_OPENMP)
+        omp_set_num_threads(saved_);
+#endif
+    }
+    ThreadCount(const ThreadCount&) = delete;
+    ThreadCount& operator=(const ThreadCount&) = delete;
+
+private:
+    int saved_ = 1;
+};
+
+/// run(threads) on one thread and on three; the caller compares the two results.
+template <class Run>
+auto on_one_and_three_threads(Run&& run) {
+#if !defined(_OPENMP)
+    WARN("built without OpenMP: both runs use one thread");
+#endif
+    auto one = [&] {
+        ThreadCount threads(1);
+        return run();
+    }();
+    auto three = [&] {
+        ThreadCount threads(3);
+        return run();
+    }();
+    return std::make_pair(std::move(one), std::move(three));
+}
+
+sae::TrainingConfig adam_at(double lr) {
+    sae::TrainingConfig training;
+    training.learning_rate.base_rate = lr;
+    return training;
+}
+
+/// Three steps of one SAE on a 700-row batch (three encoder blocks of 256 rows) with
+/// 600 latents (two GEMM chunks of 512, several latent blocks).
+template <template <class> class Act>
+sae::TrainableSae<float, Act> trained(const typename Act<float>::Config& activation, sae::TrainingConfig training) {
+    const Matrix<float> batch = sae::test::gaussian_matrix<float>(700, 24, 5);
+    sae::TrainableSae<float, Act> model({24, 600}, activation, training, 11);
+    for (int step = 0; step < 3; ++step) model.train_step(batch);
+    return model;
+}
+
+template <class Model>
+void check_same_parameters(const Model& one, const Model& three) {
+    CHECK(one.model().W_enc() == three.model().W_enc());
+    CHECK(one.model().b_enc() == three.model().b_enc());
+    CHECK(one.model().W_dec() == three.model().W_dec());
+    CHECK(one.model().b_dec() == three.model().b_dec());
+}
+
+}  // namespace
+
+TEST_CASE("parallel_for runs every body once and rethrows the first failure", "[parallel]") {
+    const int threads = GENERATE(1, 3);
+    ThreadCount count(threads);
+    std::vector<std::atomic<int>> runs(200);
+    std::atomic<bool> slot_in_range{true};
+    const int available = sae::detail::available_threads();
+    const auto body = [&](Index i, int slot) {
+        runs[static_cast<std::size_t>(i)].fetch_add(1);
+        if (slot < 0 || slot >= available) slot_in_range = false;
+        if (i % 50 == 7) throw std::runtime_error("body " + std::to_string(i));
+    };
+    CHECK_THROWS_AS(sae::detail::parallel_for(200, body), std::runtime_error);
+    for (const auto& r : runs) CHECK(r.load() == 1);  // the failures did not stop the others
+    CHECK(slot_in_range.load());
+    // Nothing to run: the body is never called.
+    CHECK_NOTHROW(sae::detail::parallel_for(0, [](Index, int) { throw std::logic_error("called"); }));
+}
+
+TEST_CASE("A parallel_for inside a parallel_for body stays on its thread", "[parallel]") {
+    ThreadCount count(3);
+    std::vector<int> inner_threads(6, -1);
+    std::vector<std::vector<int>> inner_slots(6);
+    sae::detail::parallel_for(6, [&](Index i, int) {
+        inner_threads[static_cast<std::size_t>(i)] = sae::detail::available_threads();
+        sae::detail::parallel_for(4, [&](Index, int slot) { inner_slots[static_cast<std::size_t>(i)].push_back(slot); });
+    });
+    for (std::size_t i = 0; i < 6; ++i) {
+        CHECK(inner_threads[i] == 1);
+        CHECK(inner_slots[i] == std::vector<int>{0, 0, 0, 0});  // in order, on slot 0
+    }
+}
+
+TEST_CASE("Encoding a batch does not depend on the threads", "[parallel][encode]") {
+    // 700 rows: three encoder blocks; 600 latents: two GEMM chunks (512 + 88).
+    const Matrix<float> batch = sae::test::gaussian_matrix<float>(700, 24, 3);
+    const sae::Autoencoder<float, sae::TopK> model({24, 600}, {8, true}, 7);
+    const auto runs = on_one_and_three_threads([&] {
+        sae::SparseCode<float> code;
+        model.encode_sparse(batch, code);
+        return std::make_pair(Matrix<float>(code), model.forward(batch));
+    });
+    CHECK(runs.first.first == runs.second.first);
+    CHECK(runs.first.second == runs.second.second);
+}
+
+TEST_CASE("A training step does not depend on the threads", "[parallel][training]") {
+    SECTION("TopK with AuxK") {
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.loss.aux_coefficient = 1.0 / 32;
+        training.loss.aux_k = 16;
+        training.dead_after_tokens = 700;  // a latent silent for one step is dead: AuxK has work
+        const auto runs = on_one_and_three_threads([&] { return trained<sae::TopK>({8, true}, training); });
+        check_same_parameters(runs.first, runs.second);
+    }
+    SECTION("BatchTopK (selection over the whole batch)") {
+        const auto runs = on_one_and_three_threads([&] { return trained<sae::BatchTopK>({8, 0.99}, adam_at(1e-2)); });
+        check_same_parameters(runs.first, runs.second);
+    }
+    SECTION("ReLU + L1 (dense codes)") {
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.sparsity.target = 0.05;
+        const auto runs = on_one_and_three_threads([&] { return trained<sae::ReluL1>({}, training); });
+        check_same_parameters(runs.first, runs.second);
+    }
+}
+
+TEST_CASE("A step cut into micro-batches does not depend on the threads", "[parallel][training][micro_batches]") {
+    // 1200 rows in 3 slices of 400 (two encoder blocks of 256 rows each) and 200 latents
+    // (four latent blocks): the slices' sums are formed by several threads.
+    const Matrix<float> batch = sae::test::gaussian_matrix<float>(1200, 16, 9);
+    const auto runs = on_one_and_three_threads([&] {
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.micro_batch_rows = 400;
+        sae::TrainableSae<float, sae::TopK> model({16, 200}, {4, true}, training, 3);
+        for (int step = 0; step < 2; ++step) model.train_step(batch);
+        REQUIRE(model.cache().code.rows() == 400);
+        return model;
+    });
+    check_same_parameters(runs.first, runs.second);
+}
+
+TEST_CASE("The MFR penalty does not depend on the threads", "[parallel][mfr][penalty]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    std::vector<Matrix<float>> decoders;
+    for (std::uint64_t i = 0; i < 4; ++i) {
+        decoders.push_back(sae::test::gaussian_matrix<float>(300 + 17 * static_cast<Index>(i), 24, 80 + i));
+    }
+    std::vector<const Matrix<float>*> pointers;
+    for (const auto& d : decoders) pointers.push_back(&d);
+    const auto runs = on_one_and_three_threads([&] {
+        sae::MfrPenalty<float> penalty(4, mode);
+        std::vector<Matrix<float>> gradients;
+        for (const auto& d : decoders) gradients.push_back(Matrix<float>::Zero(d.rows(), d.cols()));
+        std::vector<Matrix<float>*> gradient_pointers;
+        for (auto& g : gradients) gradient_pointers.push_back(&g);
+        const double value = penalty.evaluate(pointers, true, 1.0, gradient_pointers);
+        return std::make_pair(value, gradients);
+    });
+    CHECK(runs.first.first == runs.second.first);
+    for (std::size_t i = 0; i < decoders.size(); ++i) CHECK(runs.first.second[i] == runs.second.second[i]);
+}
+
+TEST_CASE("An MFR ensemble's steps do not depend on the threads", "[parallel][mfr][ensemble]") {
+    // Three members stepped in parallel, with the matching refreshed every other step.
+    sae::MfrConfig mfr;
+    mfr.num_saes = 3;
+    mfr.penalty_warmup_steps = 0;
+    mfr.matching_refresh_steps = 2;
+    sae::TrainingConfig training = adam_at(1e-2);
+    training.init_decoder_bias_to_median = false;
+    const auto runs = on_one_and_three_threads([&] {
+        sae::MfrEnsemble<float, sae::TopK> ensemble(mfr, {24, 300, true, false, true}, {6, false}, training, 21);
+        for (std::uint64_t step = 0; step < 5; ++step) {
+            ensemble.train_step(sae::test::gaussian_matrix<float>(300, 24, 100 + step));
+        }
+        return std::make_pair(ensemble.last_penalty(), ensemble.members());
+    });
+    CHECK(runs.first.first == runs.second.first);
+    for (std::size_t i = 0; i < runs.first.second.size(); ++i) check_same_parameters(runs.first.second[i], runs.second.second[i]);
+}
+
+}  // namespace test_parallel_cases
