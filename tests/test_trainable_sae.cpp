@@ -138,6 +138,23 @@ TEST_CASE("Input normalisation is folded back into the exported weights", "[trai
     CHECK((exported - expected).cwiseAbs().maxCoeff() < 1e-9 * expected.cwiseAbs().maxCoeff());
 }
 
+TEST_CASE("A batch that the input scale overflows is rejected before the step", "[training][scaling]") {
+    // A first batch of rows of norm 4 * 1e-15 sets s = sqrt(16) / 4e-15 = 1e15; a later
+    // batch of finite entries 1e24 becomes 1e39 after scaling, beyond float's 3.4e38: Inf.
+    sae::TrainingConfig training = adam_at(3e-3);
+    training.normalize_inputs = true;
+    training.init_decoder_bias_to_median = false;
+    sae::TrainableSae<float, sae::TopK> sae_model({16, 32}, {4, true}, training, 3);
+    sae_model.train_step(sae::Matrix<float>::Constant(64, 16, 1e-15f));
+    REQUIRE(sae_model.input_scale() > 0.9e15f);
+    const sae::Matrix<float> before = sae_model.model().W_enc();
+    const sae::Matrix<float> large = sae::Matrix<float>::Constant(64, 16, 1e24f);
+    REQUIRE(large.allFinite());
+    CHECK_THROWS_AS(sae_model.train_step(large), sae::numeric_error);
+    CHECK_THROWS_WITH(sae_model.train_step(large), Catch::Contains("input scale") && Catch::Contains("row 0"));
+    CHECK(sae_model.model().W_enc() == before);  // nothing was updated
+}
+
 TEST_CASE("AuxK revives latents that no longer fire", "[training][auxk]") {
     // Silence half the latents by shrinking their encoder columns 100x (so they never
     // win a TopK slot), and count a latent dead after one batch without firing. With

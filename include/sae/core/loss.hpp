@@ -378,27 +378,17 @@ void encoder_times(const Matrix<Scalar>& W_enc, const RowVector<Scalar>& v, RowV
 
 }  // namespace detail
 
-/// Pass 1 and 2 of the file comment on batch `x` [batch, d_in]: the loss, and in `cache`
-/// everything latent_block_gradient needs (code, dL/dx_hat, dL/dpre, AuxK terms, the bias
-/// gradients, the latent index). `sparsity_coefficient` is lambda at this step (after any
-/// warm-up); `dead` marks dead latents for AuxK (nullptr or empty: no AuxK); dL/d(the
-/// activation's parameter) is added to `d_parameter` (sized like the parameter). The model
-/// is non-const because training-time selection may update activation statistics
-/// (BatchTopK's threshold).
-///
-/// `batch_rows` (0: x.rows()) says that x is one micro-batch of a batch of that many rows
-/// (it must be >= x.rows()): every mean over the rows (R, S, A, mean_l0) is then taken
-/// over the whole batch, so the returned terms, the gradients in `cache` and the
-/// addition to `d_parameter` are this slice's shares, whose sums over the slices are the
-/// batch's. Only activations that select each row on its own may be fed slices (not
-/// BatchTopK). With batch_rows = x.rows() nothing changes.
+namespace detail {
+
+/// forward_backward on a batch the caller has already checked (check_training_batch):
+/// TrainableSae checks each batch once per step, before anything else uses it.
 template <class Scalar, template <class> class Act>
-LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<detail::non_deduced_t<Scalar>>& x,
-                               const LossConfig& loss, double sparsity_coefficient,
-                               const Eigen::Array<bool, Eigen::Dynamic, 1>* dead, ForwardCache<Scalar>& cache,
-                               RowVector<Scalar>& d_parameter, Index batch_rows = 0) {
+LossBreakdown forward_backward_of_checked_batch(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<Scalar>& x,
+                                                const LossConfig& loss, double sparsity_coefficient,
+                                                const Eigen::Array<bool, Eigen::Dynamic, 1>* dead,
+                                                ForwardCache<Scalar>& cache, RowVector<Scalar>& d_parameter,
+                                                Index batch_rows) {
     using Activation = typename Autoencoder<Scalar, Act>::Activation;
-    detail::check_training_batch<Scalar>(x, model.d_in(), "loss_and_gradients");
     const Index rows = x.rows(), d_in = model.d_in(), d_sae = model.d_sae();
     if (batch_rows == 0) batch_rows = rows;
     if (batch_rows < rows) {
@@ -487,6 +477,31 @@ LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatri
         cache.d_b_dec -= through_encoder;
     }
     return result;
+}
+
+}  // namespace detail
+
+/// Pass 1 and 2 of the file comment on batch `x` [batch, d_in]: the loss, and in `cache`
+/// everything latent_block_gradient needs (code, dL/dx_hat, dL/dpre, AuxK terms, the bias
+/// gradients, the latent index). `sparsity_coefficient` is lambda at this step (after any
+/// warm-up); `dead` marks dead latents for AuxK (nullptr or empty: no AuxK); dL/d(the
+/// activation's parameter) is added to `d_parameter` (sized like the parameter). The model
+/// is non-const because training-time selection may update activation statistics
+/// (BatchTopK's threshold).
+///
+/// `batch_rows` (0: x.rows()) says that x is one micro-batch of a batch of that many rows
+/// (it must be >= x.rows()): every mean over the rows (R, S, A, mean_l0) is then taken
+/// over the whole batch, so the returned terms, the gradients in `cache` and the
+/// addition to `d_parameter` are this slice's shares, whose sums over the slices are the
+/// batch's. Only activations that select each row on its own may be fed slices (not
+/// BatchTopK). With batch_rows = x.rows() nothing changes.
+template <class Scalar, template <class> class Act>
+LossBreakdown forward_backward(Autoencoder<Scalar, Act>& model, const ConstMatrixRef<detail::non_deduced_t<Scalar>>& x,
+                               const LossConfig& loss, double sparsity_coefficient,
+                               const Eigen::Array<bool, Eigen::Dynamic, 1>* dead, ForwardCache<Scalar>& cache,
+                               RowVector<Scalar>& d_parameter, Index batch_rows = 0) {
+    detail::check_training_batch<Scalar>(x, model.d_in(), "loss_and_gradients");
+    return detail::forward_backward_of_checked_batch(model, x, loss, sparsity_coefficient, dead, cache, d_parameter, batch_rows);
 }
 
 /// The gradient of the latents of block b, [first, first + count) with first =

@@ -510,9 +510,12 @@ private:
         if (uses_median_init()) model_.mutable_b_dec() = median_;
     }
 
+    /// The batch (already checked by compute_gradients) times the input scale; a scaled
+    /// batch is checked again, since a large scale can overflow a finite entry.
     ConstMatrixRef<Scalar> scaled(const ConstMatrixRef<Scalar>& batch) {
         if (input_scale_ == Scalar(1)) return batch;
         scaled_batch_ = batch * input_scale_;
+        detail::require_finite_rows(scaled_batch_, 0, "TrainableSae::train_step (the batch times the input scale)");
         return scaled_batch_;
     }
 
@@ -526,15 +529,16 @@ private:
         parameter_gradient_.setZero(model_.activation().parameter().size());
         step_fire_counts_.setZero(model_.d_sae());
         if (slices == 1) {
-            last_loss_ = forward_backward(model_, scaled(batch), training_.loss, lambda, &dead, cache_, parameter_gradient_);
+            last_loss_ = detail::forward_backward_of_checked_batch(model_, scaled(batch), training_.loss, lambda, &dead,
+                                                                   cache_, parameter_gradient_, rows);
             FiringTracker::count_active_rows(cache_.code, step_fire_counts_);
         } else {
             last_loss_ = LossBreakdown{};
             for (Index i = 0; i < slices; ++i) {
                 const Index first = rows * i / slices, last = rows * (i + 1) / slices;
                 const ConstMatrixRef<Scalar> slice = batch.middleRows(first, last - first);
-                const LossBreakdown part =
-                    forward_backward(model_, scaled(slice), training_.loss, lambda, &dead, cache_, parameter_gradient_, rows);
+                const LossBreakdown part = detail::forward_backward_of_checked_batch(
+                    model_, scaled(slice), training_.loss, lambda, &dead, cache_, parameter_gradient_, rows);
                 last_loss_.reconstruction += part.reconstruction;
                 last_loss_.sparsity += part.sparsity;
                 last_loss_.auxiliary += part.auxiliary;
