@@ -35,6 +35,7 @@
 
 #include <Eigen/QR>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -245,9 +246,28 @@ public:
     const RowVector<Scalar>& encoder_column_norms() const { return encoder_norms_; }
 
     /// Recompute the tied decoder from W_enc: W_dec,j = W_enc[:, j] / ||W_enc[:, j]||.
+    /// Written as a copy of the transpose in square tiles that stay in L1, then a division
+    /// of each decoder row by its norm, latent blocks spread over the threads (same values
+    /// as one expression: each entry is the same IEEE division). The one
+    /// expression `(W_enc / norms)^T` divided element by element in scalar code and wrote
+    /// W_dec d_in entries apart: a sixth of a tied training step at 768 -> 3072.
     void refresh_tied_decoder() {
+        constexpr Index tile = 32;
+        const Index d_in = W_enc_.rows(), d_sae = W_enc_.cols();
         encoder_norms_ = W_enc_.colwise().norm();
-        W_dec_ = (W_enc_.array().rowwise() / encoder_norms_.array().max(Scalar(1e-12))).matrix().transpose();
+        W_dec_.resize(d_sae, d_in);
+        detail::parallel_for((d_sae + tile - 1) / tile, [&](Index block, int) {
+            const Index first = block * tile, latents = std::min(tile, d_sae - first);
+            // Read through a contiguous copy: the tile's rows of W_enc lie d_sae apart,
+            // often a multiple of 4 KiB, so that they would share a few L1 sets.
+            Eigen::Matrix<Scalar, tile, tile, Eigen::RowMajor> source;
+            for (Index i = 0; i < d_in; i += tile) {
+                const Index inputs = std::min(tile, d_in - i);
+                source.topLeftCorner(inputs, latents) = W_enc_.block(i, first, inputs, latents);
+                W_dec_.block(first, i, latents, inputs) = source.topLeftCorner(inputs, latents).transpose();
+            }
+            for (Index j = first; j < first + latents; ++j) W_dec_.row(j) /= std::max(encoder_norms_(j), Scalar(1e-12));
+        });
     }
 
     /// Rescale every decoder row to unit L2 norm (untied SAEs).
