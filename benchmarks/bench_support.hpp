@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -152,19 +153,11 @@ inline int use_threads(int requested) {
     return threads;
 }
 
-/// A benchmark's main(): returns body()'s status; a usage error (whose message already
-/// names the program) exits 2, any other error 1 with `program` before its message.
+/// A benchmark's main(): sae::cli::run_main (exit 2 on a usage or config error, 1 on
+/// any other).
 template <class Body>
 int run(const char* program, Body&& body) {
-    try {
-        return body();
-    } catch (const sae::cli::usage_error& e) {
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << program << ": " << e.what() << "\n";
-        return 1;
-    }
+    return sae::cli::run_main(program, std::forward<Body>(body));
 }
 
 }  // namespace sae::bench

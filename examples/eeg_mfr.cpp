@@ -968,14 +968,7 @@ int main(int argc, char** argv) {
         if (!o.json_path.empty()) write_json(o, settings, denoised.get());
         std::cout << "\ntotal time " << std::fixed << std::setprecision(1) << seconds_since(start) << " s\n";
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const sae::config_error& e) {
-        std::cerr << "eeg_mfr: " << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "eeg_mfr: " << e.what() << "\n";
-        return 1;
+    } catch (...) {
+        return sae::cli::exit_status_of_current_exception("eeg_mfr");
     }
 }

@@ -675,14 +675,7 @@ int main(int argc, char** argv) {
         }
         if (!o.json_path.empty()) write_json(o, results);
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const sae::config_error& e) {
-        std::cerr << "gpt2_mfr: " << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "gpt2_mfr: " << e.what() << "\n";
-        return 1;
+    } catch (...) {
+        return sae::cli::exit_status_of_current_exception("gpt2_mfr");
     }
 }

@@ -932,13 +932,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const sae::cli::usage_error& e) {
-        std::fprintf(stderr, "%s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "irm_probe: %s\n", e.what());
-        return 1;
-    }
+    return sae::cli::run_main("irm_probe", [&] { return run(parse(argc, argv)); });
 }

@@ -249,14 +249,7 @@ int main(int argc, char** argv) {
         print_table(options, runs);
         if (!options.json_path.empty()) write_json(options, runs);
         return 0;
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const sae::config_error& e) {
-        std::cerr << "mfr_synthetic: " << e.what() << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "mfr_synthetic: " << e.what() << "\n";
-        return 1;
+    } catch (...) {
+        return sae::cli::exit_status_of_current_exception("mfr_synthetic");
     }
 }

@@ -582,13 +582,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const sae::cli::usage_error& e) {  // its message already names the program
-        std::fprintf(stderr, "%s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pse_simulator: %s\n", e.what());
-        return 1;
-    }
+    return sae::cli::run_main("pse_simulator", [&] { return run(parse(argc, argv)); });
 }

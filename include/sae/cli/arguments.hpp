@@ -26,6 +26,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iostream>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -188,5 +189,40 @@ private:
     std::vector<std::string> positional_;
     bool help_ = false;
 };
+
+/// The exit status of a program whose main() caught an exception: call it inside a
+/// catch block. Prints the message to stderr and returns
+///   2 for a usage_error (its message already names the program),
+///   2 for any other config_error (a bad setting), after "program: ",
+///   1 for any other std::exception (or anything else), after "program: ".
+/// The examples and benchmarks all end this way, so a script can tell a wrong
+/// invocation (2) from a run that failed (1).
+inline int exit_status_of_current_exception(const char* program) {
+    try {
+        throw;
+    } catch (const usage_error& e) {
+        std::cerr << e.what() << "\n";
+        return 2;
+    } catch (const config_error& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return 1;
+    } catch (...) {
+        std::cerr << program << ": unknown error\n";
+        return 1;
+    }
+}
+
+/// A program's main(): returns body()'s status, or exit_status_of_current_exception's.
+template <class Body>
+int run_main(const char* program, Body&& body) {
+    try {
+        return body();
+    } catch (...) {
+        return exit_status_of_current_exception(program);
+    }
+}
 
 }  // namespace sae::cli
