@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/random_matrix.hpp"
+#include "support/state_equality.hpp"
 
 #include <atomic>
 #include <stdexcept>
@@ -93,12 +94,13 @@ sae::TrainableSae<float, Act> trained(const typename Act<float>::Config& activat
     return model;
 }
 
-template <class Model>
-void check_same_parameters(const Model& one, const Model& three) {
-    CHECK(one.model().W_enc() == three.model().W_enc());
-    CHECK(one.model().b_enc() == three.model().b_enc());
-    CHECK(one.model().W_dec() == three.model().W_dec());
-    CHECK(one.model().b_dec() == three.model().b_dec());
+/// Everything a checkpoint of `trained` would hold: weights, Adam's moments, counters,
+/// firing statistics, activation state (and an ensemble's matchings).
+template <class Trained>
+sae::StateDict<float> state_of(const Trained& trained) {
+    sae::StateDict<float> state;
+    trained.save_state(state);
+    return state;
 }
 
 }  // namespace
@@ -154,18 +156,18 @@ TEST_CASE("A training step does not depend on the threads", "[parallel][training
         training.loss.aux_coefficient = 1.0 / 32;
         training.loss.aux_k = 16;
         training.dead_after_tokens = 700;  // a latent silent for one step is dead: AuxK has work
-        const auto runs = on_one_and_three_threads([&] { return trained<sae::TopK>({8, true}, training); });
-        check_same_parameters(runs.first, runs.second);
+        const auto runs = on_one_and_three_threads([&] { return state_of(trained<sae::TopK>({8, true}, training)); });
+        sae::test::require_same_state(runs.first, runs.second);
     }
     SECTION("BatchTopK (selection over the whole batch)") {
-        const auto runs = on_one_and_three_threads([&] { return trained<sae::BatchTopK>({8, 0.99}, adam_at(1e-2)); });
-        check_same_parameters(runs.first, runs.second);
+        const auto runs = on_one_and_three_threads([&] { return state_of(trained<sae::BatchTopK>({8, 0.99}, adam_at(1e-2))); });
+        sae::test::require_same_state(runs.first, runs.second);
     }
     SECTION("ReLU + L1 (dense codes)") {
         sae::TrainingConfig training = adam_at(1e-2);
         training.sparsity.target = 0.05;
-        const auto runs = on_one_and_three_threads([&] { return trained<sae::ReluL1>({}, training); });
-        check_same_parameters(runs.first, runs.second);
+        const auto runs = on_one_and_three_threads([&] { return state_of(trained<sae::ReluL1>({}, training)); });
+        sae::test::require_same_state(runs.first, runs.second);
     }
 }
 
@@ -179,9 +181,9 @@ TEST_CASE("A step cut into micro-batches does not depend on the threads", "[para
         sae::TrainableSae<float, sae::TopK> model({16, 200}, {4, true}, training, 3);
         for (int step = 0; step < 2; ++step) model.train_step(batch);
         REQUIRE(model.cache().code.rows() == 400);
-        return model;
+        return state_of(model);
     });
-    check_same_parameters(runs.first, runs.second);
+    sae::test::require_same_state(runs.first, runs.second);
 }
 
 TEST_CASE("The MFR penalty does not depend on the threads", "[parallel][mfr][penalty]") {
@@ -218,10 +220,10 @@ TEST_CASE("An MFR ensemble's steps do not depend on the threads", "[parallel][mf
         for (std::uint64_t step = 0; step < 5; ++step) {
             ensemble.train_step(sae::test::gaussian_matrix<float>(300, 24, 100 + step));
         }
-        return std::make_pair(ensemble.last_penalty(), ensemble.members());
+        return std::make_pair(ensemble.last_penalty(), state_of(ensemble));
     });
     CHECK(runs.first.first == runs.second.first);
-    for (std::size_t i = 0; i < runs.first.second.size(); ++i) check_same_parameters(runs.first.second[i], runs.second.second[i]);
+    sae::test::require_same_state(runs.first.second, runs.second.second);
 }
 
 }  // namespace test_parallel_cases
