@@ -113,12 +113,14 @@ void check_certificate(const sae::Matrix<double>& cost, bool maximise, const sae
     REQUIRE(warm.col_potential.size() == cost.cols());
     CHECK(warm.row_to_col == result.row_to_col);
     const sae::Matrix<double> slack = (sign * cost).colwise() - warm.row_potential;
-    CHECK((slack.rowwise() - warm.col_potential.transpose()).minCoeff() > -1e-9);
+    // Rounding scales with the entries (1e-9 absolute for the unit-scale matrices).
+    const double scale = cost.size() == 0 ? 1.0 : std::max(1.0, cost.cwiseAbs().maxCoeff());
+    CHECK((slack.rowwise() - warm.col_potential.transpose()).minCoeff() > -1e-9 * scale);
     if (cost.rows() != cost.cols()) {
         CHECK((cost.rows() < cost.cols() ? warm.col_potential : warm.row_potential).maxCoeff() <= 0.0);
     }
     const double dual = warm.row_potential.sum() + warm.col_potential.sum();
-    CHECK_THAT(dual, Catch::Matchers::WithinAbs(sign * result.total_cost, 1e-9 * (1.0 + std::abs(result.total_cost))));
+    CHECK_THAT(dual, Catch::Matchers::WithinAbs(sign * result.total_cost, 1e-9 * (scale + std::abs(result.total_cost))));
 }
 
 /// Solves `cost` warm from `warm` (then holding this solve's state) and cold; both must
@@ -131,6 +133,65 @@ void check_warm_equals_cold(const sae::Matrix<double>& cost, bool maximise, sae:
     CHECK_THAT(warmed.total_cost, Catch::Matchers::WithinRel(cold.total_cost, 1e-9) ||
                                       Catch::Matchers::WithinAbs(cold.total_cost, 1e-12));
     check_certificate(cost, maximise, warmed, warm);
+}
+
+/// Rows of a Gaussian dictionary in R^d, each scaled to unit length.
+sae::Matrix<double> unit_rows(Index n, Index d, std::mt19937_64& rng) {
+    std::normal_distribution<double> normal(0.0, 1.0);
+    sae::Matrix<double> rows(n, d);
+    for (Index i = 0; i < rows.size(); ++i) rows.data()[i] = normal(rng);
+    return rows.rowwise().normalized();
+}
+
+/// Square matrices of the kinds the candidate-list method must get right (n >= 128):
+///  0 uniform on [-1, 1];
+///  1 integers 0..3 (many optimal assignments; sums exact);
+///  2 constant (every permutation optimal);
+///  3 a_i + b_j with integer a, b (every permutation optimal, and every row's cheapest
+///    columns are the same few: the first candidates alone cannot pair the rows);
+///  4 cosines between two random dictionaries (MFR's matrices at the start of training);
+///  5 cosines between a dictionary and a shuffled, perturbed copy (two trained members);
+///  6 uniform on [-1, 1] times 1e20 (the rounding margins scale with the entries).
+sae::Matrix<double> square_of_kind(int kind, Index n, std::mt19937_64& rng) {
+    switch (kind) {
+        case 0:
+            return random_matrix(n, n, rng, -1.0, 1.0);
+        case 1:
+            return random_integer_matrix(n, n, rng, 3);
+        case 2:
+            return sae::Matrix<double>::Constant(n, n, 2.0);
+        case 3: {
+            const sae::Matrix<double> a = random_integer_matrix(2, n, rng, 1000);
+            sae::Matrix<double> sums(n, n);
+            for (Index i = 0; i < n; ++i) sums.row(i) = a(0, i) + a.row(1).array();
+            return sums;
+        }
+        case 4:
+            return unit_rows(n, 32, rng) * unit_rows(n, 32, rng).transpose();
+        case 5: {
+            const sae::Matrix<double> first = unit_rows(n, 32, rng);
+            std::vector<Index> order(static_cast<std::size_t>(n));
+            std::iota(order.begin(), order.end(), Index{0});
+            std::shuffle(order.begin(), order.end(), rng);
+            sae::Matrix<double> second(n, 32);
+            for (Index i = 0; i < n; ++i) second.row(i) = first.row(order[static_cast<std::size_t>(i)]);
+            second = (second + 0.3 * unit_rows(n, 32, rng)).rowwise().normalized();
+            return first * second.transpose();
+        }
+        default:
+            return 1e20 * random_matrix(n, n, rng, -1.0, 1.0);
+    }
+}
+
+/// The dense shortest-augmenting-path method alone, cold: an independent solve to
+/// compare the candidate-list method against.
+double dense_optimum(const sae::Matrix<double>& cost, bool maximise) {
+    using Objective = sae::detail::AssignmentObjective;
+    sae::detail::AugmentingPathSolver<double> dense(cost, maximise ? Objective::maximise : Objective::minimise);
+    const auto& pairs = dense.solve();
+    double total = 0.0;
+    for (Index row = 0; row < cost.rows(); ++row) total += cost(row, pairs(row));
+    return total;
 }
 
 }  // namespace
@@ -407,6 +468,115 @@ TEST_CASE("a warm start keeps its pairs when they stay optimal among ties", "[li
     CHECK(warmed.row_to_col == std::vector<Index>{3, 2, 1, 0});
     CHECK(warmed.total_cost == 8.0);
     CHECK(sae::solve_linear_assignment(constant).total_cost == 8.0);
+}
+
+}  // namespace test_linear_assignment_cases
+
+namespace test_linear_assignment_cases {
+
+TEMPLATE_TEST_CASE("the candidate-list method is optimal on large square matrices of many kinds",
+                   "[linear_assignment][candidates]", float, double) {
+    const int kind = GENERATE(range(0, 7));
+    const Index n = sae::detail::candidate_assignment_min_size + GENERATE(Index{0}, Index{129});
+    const bool maximise = GENERATE(false, true);
+    std::mt19937_64 rng(4000 + static_cast<std::uint64_t>(kind * 1000 + n));
+    // The solver reads the matrix in its own Scalar; the checks use the same values in double.
+    const sae::Matrix<TestType> cost = square_of_kind(kind, n, rng).cast<TestType>();
+    const sae::Matrix<double> exact = cost.template cast<double>();
+    sae::AssignmentWarmStart warm;
+    const sae::Assignment result =
+        maximise ? sae::solve_linear_assignment_max(cost, &warm) : sae::solve_linear_assignment(cost, &warm);
+    check_valid(cost, result);
+    check_certificate(exact, maximise, result, warm);
+    const double dense = dense_optimum(exact, maximise);
+    const double scale = std::max(1.0, exact.cwiseAbs().maxCoeff());
+    CHECK_THAT(result.total_cost, Catch::Matchers::WithinAbs(dense, 1e-9 * scale * static_cast<double>(n)));
+    if (kind >= 1 && kind <= 3) CHECK(result.total_cost == dense);  // integer sums are exact
+}
+
+TEMPLATE_TEST_CASE("the candidate-list method stays optimal from warm starts as a dictionary pair drifts",
+                   "[linear_assignment][candidates][warm_start]", float, double) {
+    // MFR's refresh: the cosines of two dictionaries that move a little between solves,
+    // each solve warm-started from the last one's state.
+    const bool maximise = GENERATE(false, true);
+    std::mt19937_64 rng(77);
+    const Index n = 300, d = 24;
+    sae::Matrix<double> first = unit_rows(n, d, rng), second = unit_rows(n, d, rng);
+    std::normal_distribution<double> drift(0.0, 0.05);
+    sae::AssignmentWarmStart warm;
+    for (int step = 0; step < 5; ++step) {
+        const sae::Matrix<TestType> cosines = (first * second.transpose()).cast<TestType>();
+        const sae::Matrix<double> exact = cosines.template cast<double>();
+        const sae::Assignment result =
+            maximise ? sae::solve_linear_assignment_max(cosines, &warm) : sae::solve_linear_assignment(cosines, &warm);
+        check_valid(cosines, result);
+        check_certificate(exact, maximise, result, warm);
+        CHECK_THAT(result.total_cost, Catch::Matchers::WithinAbs(dense_optimum(exact, maximise), 1e-9 * n));
+        for (Index i = 0; i < first.size(); ++i) {
+            first.data()[i] += drift(rng);
+            second.data()[i] += drift(rng);
+        }
+        first = first.rowwise().normalized();
+        second = second.rowwise().normalized();
+    }
+}
+
+TEST_CASE("when the candidate-list method gives up, the dense method finishes from its state",
+          "[linear_assignment][candidates]") {
+    // With no rounds allowed nothing is proven; with one, a hard matrix (kind 3: every
+    // row's cheapest columns are the same) may not be either. Either way the pairs and
+    // potentials it leaves must start the dense method towards the same optimum.
+    const int max_rounds = GENERATE(0, 1);
+    const int kind = GENERATE(0, 3, 4);
+    std::mt19937_64 rng(31 + static_cast<std::uint64_t>(kind));
+    const sae::Matrix<double> cost = square_of_kind(kind, 200, rng);
+    using Objective = sae::detail::AssignmentObjective;
+    sae::detail::CandidateAssignmentSolver<double> candidates(cost, 1.0, max_rounds);
+    const bool proven = candidates.solve(nullptr, nullptr);
+    if (max_rounds == 0) CHECK_FALSE(proven);
+    double total = 0.0;
+    if (proven) {
+        for (Index row = 0; row < cost.rows(); ++row) total += cost(row, candidates.col_for_row()(row));
+    } else {
+        sae::detail::AugmentingPathSolver<double> dense(cost, Objective::minimise);
+        const auto& pairs = dense.solve(&candidates.col_potential(), &candidates.col_for_row());
+        std::vector<char> used(static_cast<std::size_t>(cost.cols()), 0);
+        for (Index row = 0; row < cost.rows(); ++row) {
+            REQUIRE(pairs(row) >= 0);
+            CHECK(used[static_cast<std::size_t>(pairs(row))] == 0);
+            used[static_cast<std::size_t>(pairs(row))] = 1;
+            total += cost(row, pairs(row));
+        }
+    }
+    CHECK_THAT(total, Catch::Matchers::WithinAbs(dense_optimum(cost, false), 1e-9 * 200));
+}
+
+TEST_CASE("double entries beyond float's range are solved by the dense method", "[linear_assignment][candidates]") {
+    // The candidate passes run in float: 1e200 would overflow them. A planted
+    // permutation of zeros among entries in [1e200, 2e200] is the unique optimum.
+    std::mt19937_64 rng(12);
+    const Index n = 150;
+    sae::Matrix<double> cost = 1e200 * random_matrix(n, n, rng, 1.0, 2.0);
+    std::vector<Index> planted(static_cast<std::size_t>(n));
+    std::iota(planted.begin(), planted.end(), Index{0});
+    std::shuffle(planted.begin(), planted.end(), rng);
+    for (Index row = 0; row < n; ++row) cost(row, planted[static_cast<std::size_t>(row)]) = 0.0;
+    const sae::Assignment result = sae::solve_linear_assignment(cost);
+    CHECK(result.row_to_col == planted);
+    CHECK(result.total_cost == 0.0);
+}
+
+TEST_CASE("a warm start of the candidate-list method keeps its pairs among ties", "[linear_assignment][candidates]") {
+    // As for the dense method: on a constant matrix every permutation is optimal, and the
+    // old one (the reversal) is kept.
+    const Index n = 200;
+    const sae::Matrix<double> constant = sae::Matrix<double>::Constant(n, n, 2.0);
+    std::vector<Index> reversal(static_cast<std::size_t>(n));
+    for (Index row = 0; row < n; ++row) reversal[static_cast<std::size_t>(row)] = n - 1 - row;
+    sae::AssignmentWarmStart warm{Eigen::VectorXd::Zero(n), Eigen::VectorXd::Zero(n), reversal};
+    const sae::Assignment warmed = sae::solve_linear_assignment(constant, &warm);
+    CHECK(warmed.row_to_col == reversal);
+    CHECK(warmed.total_cost == 2.0 * static_cast<double>(n));
 }
 
 }  // namespace test_linear_assignment_cases
