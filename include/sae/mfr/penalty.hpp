@@ -32,7 +32,8 @@
 ///   c_t = u_a,i . u_b,j,   s_t = -1 / |match| (one_to_one) or -0.5 / |match a->b or b->a|,
 ///
 /// with P the number of pairs. So each gradient row is written once, the partner rows
-/// are read once per term and normalised on the fly (no normalised copy of the
+/// are read once per term, up to eight side by side (row_streams.hpp: more cache
+/// misses in flight), and normalised on the fly (no normalised copy of the
 /// decoders between refreshes), and the rows of all members are spread over the
 /// threads. The per-row term lists (an index rebuilt whenever a matching changes) are in
 /// a fixed order, and the matched cosines of each pair are kept in fixed slots and
@@ -49,9 +50,11 @@
 #include "../core/parallel.hpp"
 #include "../core/types.hpp"
 #include "feature_matching.hpp"
+#include "row_streams.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -355,6 +358,9 @@ private:
             const MemberTerms& index = members_[member];
             RowVector<Scalar>& partner_sum = scratch_[static_cast<std::size_t>(slot)];
             const Index last = std::min(first + block_rows, own.rows());
+            const Scalar* rows[detail::max_row_streams];
+            std::size_t row_terms[detail::max_row_streams];
+            Scalar dots[detail::max_row_streams], squares[detail::max_row_streams], coefficients[detail::max_row_streams];
             for (Index i = first; i < last; ++i) {
                 const std::size_t begin = index.row_start[static_cast<std::size_t>(i)];
                 const std::size_t end = index.row_start[static_cast<std::size_t>(i) + 1];
@@ -366,22 +372,27 @@ private:
                 const Scalar norm = std::max(w.norm(), Scalar(1e-12));
                 partner_sum.setZero();
                 Scalar along = 0;  // sum of share * weight * cosine
-                for (std::size_t t = begin; t < end; ++t) {
-                    const Term& term = index.terms[t];
-                    if (t + 1 < index.terms.size()) {
-                        const Term& following = index.terms[t + 1];
-                        prefetch(decoders[static_cast<std::size_t>(following.partner)]->row(following.partner_row).data(), width);
+                // The row's terms, max_row_streams partner rows at a time (row_streams.hpp).
+                for (std::size_t t = begin; t < end;) {
+                    int count = 0;
+                    for (; t < end && count < detail::max_row_streams; ++t) {
+                        const Term& term = index.terms[t];
+                        if (gradient == nullptr && recorder_[static_cast<std::size_t>(term.pair)] != x) continue;
+                        rows[count] = decoders[static_cast<std::size_t>(term.partner)]->row(term.partner_row).data();
+                        row_terms[count++] = t;
                     }
-                    const bool record = recorder_[static_cast<std::size_t>(term.pair)] == x;
-                    if (gradient == nullptr && !record) continue;
-                    const auto v = decoders[static_cast<std::size_t>(term.partner)]->row(term.partner_row);
-                    const Scalar partner_norm = std::max(v.norm(), Scalar(1e-12));
-                    const Scalar cosine = w.dot(v) / (norm * partner_norm);
-                    if (record) term_cosines_[term.slot] = cosine;
-                    if (gradient == nullptr) continue;
-                    const Scalar step = static_cast<Scalar>(pair_weight * term.share);
-                    partner_sum.noalias() += (step / partner_norm) * v;
-                    along += step * cosine;
+                    if (count == 0) continue;
+                    detail::dots_and_squares(w.data(), rows, count, width, dots, squares);
+                    for (int r = 0; r < count; ++r) {
+                        const Term& term = index.terms[row_terms[r]];
+                        const Scalar partner_norm = std::max(std::sqrt(squares[r]), Scalar(1e-12));
+                        const Scalar cosine = dots[r] / (norm * partner_norm);
+                        if (recorder_[static_cast<std::size_t>(term.pair)] == x) term_cosines_[term.slot] = cosine;
+                        const Scalar step = static_cast<Scalar>(pair_weight * term.share);
+                        coefficients[r] = step / partner_norm;
+                        along += step * cosine;
+                    }
+                    if (gradient != nullptr) detail::add_scaled_rows(rows, coefficients, count, width, partner_sum.data());
                 }
                 if (gradient == nullptr) continue;
                 if (output == GradientOutput::overwrite) {
@@ -391,19 +402,6 @@ private:
                 }
             }
         });
-    }
-
-    /// Asks for the `count` values at `data` to be brought into cache: the partner rows
-    /// are read in an order the hardware cannot guess, one row ahead is enough to hide
-    /// most of the latency.
-    static void prefetch(const Scalar* data, Index count) {
-#if defined(__GNUC__)
-        constexpr Index line = 64 / static_cast<Index>(sizeof(Scalar));
-        for (Index k = 0; k < count; k += line) __builtin_prefetch(data + k);
-#else
-        (void)data;
-        (void)count;
-#endif
     }
 
     /// Mean of `count` recorded cosines from `first` (0 when there are none).
