@@ -8,7 +8,7 @@ It builds nothing: configure and build the benchmarks first (README, "Performanc
   cmake --build build-bench --target sae_training linear_assignment
   benchmarks/run_all.py --build-dir build-bench
 
-Runs, in order (about 5-10 minutes on a 2-core machine):
+Runs, in order (about 4 minutes on a 2-core machine):
   sae_training          TopK SAE training and encoding at three shapes against PyTorch
                         (benchmarks/sae_training_torch.py) and Eigen's GEMM rate; the MFR
                         ensemble against independent SAEs
