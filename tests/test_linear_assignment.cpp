@@ -187,7 +187,9 @@ sae::Matrix<double> square_of_kind(int kind, Index n, std::mt19937_64& rng) {
 /// compare the candidate-list method against.
 double dense_optimum(const sae::Matrix<double>& cost, bool maximise) {
     using Objective = sae::detail::AssignmentObjective;
-    sae::detail::AugmentingPathSolver<double> dense(cost, maximise ? Objective::maximise : Objective::minimise);
+    // The solvers keep a reference to the view they are given: it must outlive them.
+    const Eigen::Ref<const sae::Matrix<double>> view(cost);
+    sae::detail::AugmentingPathSolver<double> dense(view, maximise ? Objective::maximise : Objective::minimise);
     const auto& pairs = dense.solve();
     double total = 0.0;
     for (Index row = 0; row < cost.rows(); ++row) total += cost(row, pairs(row));
@@ -531,14 +533,15 @@ TEST_CASE("when the candidate-list method gives up, the dense method finishes fr
     std::mt19937_64 rng(31 + static_cast<std::uint64_t>(kind));
     const sae::Matrix<double> cost = square_of_kind(kind, 200, rng);
     using Objective = sae::detail::AssignmentObjective;
-    sae::detail::CandidateAssignmentSolver<double> candidates(cost, 1.0, max_rounds);
+    const Eigen::Ref<const sae::Matrix<double>> view(cost);  // outlives both solvers
+    sae::detail::CandidateAssignmentSolver<double> candidates(view, 1.0, max_rounds);
     const bool proven = candidates.solve(nullptr, nullptr);
     if (max_rounds == 0) CHECK_FALSE(proven);
     double total = 0.0;
     if (proven) {
         for (Index row = 0; row < cost.rows(); ++row) total += cost(row, candidates.col_for_row()(row));
     } else {
-        sae::detail::AugmentingPathSolver<double> dense(cost, Objective::minimise);
+        sae::detail::AugmentingPathSolver<double> dense(view, Objective::minimise);
         const auto& pairs = dense.solve(&candidates.col_potential(), &candidates.col_for_row());
         std::vector<char> used(static_cast<std::size_t>(cost.cols()), 0);
         for (Index row = 0; row < cost.rows(); ++row) {
