@@ -12,6 +12,7 @@
 #include <Eigen/Core>
 
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 namespace sae::detail {
@@ -19,10 +20,23 @@ namespace sae::detail {
 /// The smallest and second smallest reduced cost (cost - v) of a row and their columns
 /// (second_col = -1 when the row has one column).
 struct TwoSmallest {
-    double first;
-    Index first_col;
-    double second;
-    Index second_col;
+    double first = std::numeric_limits<double>::infinity();
+    Index first_col = -1;
+    double second = std::numeric_limits<double>::infinity();
+    Index second_col = -1;
+
+    /// Takes `value` at `col` into account; of equal values the one offered first ranks first.
+    void offer(double value, Index col) {
+        if (value < first) {
+            second = first;
+            second_col = first_col;
+            first = value;
+            first_col = col;
+        } else if (value < second) {
+            second = value;
+            second_col = col;
+        }
+    }
 };
 
 /// One round over `free_rows`; leaves in it the rows still free. `two_smallest_of(row)`

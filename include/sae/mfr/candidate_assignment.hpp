@@ -141,15 +141,21 @@ private:
     /// the exact value (a row minimum, a violation) re-reads the few entries concerned in
     /// double (exact_cost). Also fills piece_minima_.
     void load_rounded_reduced_costs(Index row) {
-        if constexpr (std::is_same_v<Scalar, float>) {
-            reduced_ = float(sign_) * row_entries(row) - rounded_col_potential_;  // no cast: Eigen's float -> float does not vectorise
-        } else {
-            reduced_ = float(sign_) * row_entries(row).template cast<float>() - rounded_col_potential_;
-        }
+        reduced_ = float(sign_) * float_entries(row) - rounded_col_potential_;
         const Index full = n_ / piece;
         piece_minima_.head(full) =
             Eigen::Map<const Eigen::Array<float, piece, Eigen::Dynamic>>(reduced_.data(), piece, full).colwise().minCoeff().transpose();
         if (full * piece < n_) piece_minima_(full) = reduced_.tail(n_ - full * piece).minCoeff();
+    }
+
+    /// The row's entries as float (an expression, read as it is used). No cast for a
+    /// float matrix: Eigen's float -> float cast does not vectorise.
+    auto float_entries(Index row) const {
+        if constexpr (std::is_same_v<Scalar, float>) {
+            return row_entries(row);
+        } else {
+            return row_entries(row).template cast<float>();
+        }
     }
 
     void round_col_potentials() {
@@ -160,13 +166,7 @@ private:
     /// v = the column minima of sign * cost (the cold start).
     void set_col_potentials_to_column_minima() {
         Eigen::ArrayXf minima = Eigen::ArrayXf::Constant(n_, std::numeric_limits<float>::infinity());
-        for (Index row = 0; row < n_; ++row) {
-            if constexpr (std::is_same_v<Scalar, float>) {
-                minima = minima.min(float(sign_) * row_entries(row));
-            } else {
-                minima = minima.min(float(sign_) * row_entries(row).template cast<float>());
-            }
-        }
+        for (Index row = 0; row < n_; ++row) minima = minima.min(float(sign_) * float_entries(row));
         // Rounded for a double matrix: any finite v is a valid start (u is then set to
         // the candidates' minimum of the exact c - v).
         col_potential_ = minima.template cast<double>().matrix();
@@ -228,8 +228,7 @@ private:
             const Index seed_col = seed(row);
             if (!holds(list, seed_col)) list.push_back({seed_col, exact_cost(row, seed_col)});
             record_outside_bound(row, row_largest);
-            double minimum = infinity;
-            for (const Candidate& c : list) minimum = std::min(minimum, c.cost - col_potential_(c.col));
+            const double minimum = cheapest_candidate(row);
             row_potential_(row) = minimum;
             if (exact_cost(row, seed_col) - col_potential_(seed_col) == minimum && row_for_col_(seed_col) < 0) {
                 pair(row, seed_col);
@@ -249,19 +248,8 @@ private:
             if (col_for_row_(row) < 0) free_rows.push_back(row);
         }
         const auto two_smallest = [&](Index row) {
-            TwoSmallest result{infinity, -1, infinity, -1};
-            for (const Candidate& c : candidates_[static_cast<std::size_t>(row)]) {
-                const double reduced = c.cost - col_potential_(c.col);
-                if (reduced < result.first) {
-                    result.second = result.first;
-                    result.second_col = result.first_col;
-                    result.first = reduced;
-                    result.first_col = c.col;
-                } else if (reduced < result.second) {
-                    result.second = reduced;
-                    result.second_col = c.col;
-                }
-            }
+            TwoSmallest result;
+            for (const Candidate& c : candidates_[static_cast<std::size_t>(row)]) result.offer(c.cost - col_potential_(c.col), c.col);
             return result;
         };
         for (int round = 0; round < 2 && !free_rows.empty(); ++round) {
@@ -269,16 +257,15 @@ private:
         }
         for (Index row = 0; row < n_; ++row) {
             const Index col = col_for_row_(row);
-            if (col >= 0) {
-                row_potential_(row) = exact_cost(row, col) - col_potential_(col);
-            } else {
-                double minimum = infinity;
-                for (const Candidate& c : candidates_[static_cast<std::size_t>(row)]) {
-                    minimum = std::min(minimum, c.cost - col_potential_(c.col));
-                }
-                row_potential_(row) = minimum;
-            }
+            row_potential_(row) = col >= 0 ? exact_cost(row, col) - col_potential_(col) : cheapest_candidate(row);
         }
+    }
+
+    /// The smallest reduced cost c - v (exact) among the row's candidates.
+    double cheapest_candidate(Index row) const {
+        double minimum = infinity;
+        for (const Candidate& c : candidates_[static_cast<std::size_t>(row)]) minimum = std::min(minimum, c.cost - col_potential_(c.col));
+        return minimum;
     }
 
     static bool holds(const std::vector<Candidate>& list, Index col) {
@@ -458,10 +445,7 @@ private:
     Eigen::VectorXd path_cost_;  // distance from the start row; +inf = not reached
     IndexVector path_row_;       // predecessor row of each reached column
     std::vector<char> scanned_;
-    std::vector<char> unchecked_;
-#ifdef SAE_CANDIDATE_DEBUG
-    std::size_t debug_tree_rows_ = 0, debug_touched_ = 0, debug_searches_ = 0;
-#endif  // rows whose u rose since their last check
+    std::vector<char> unchecked_;  // rows whose u rose since their last check
     std::vector<Index> touched_cols_;
     std::vector<Index> tree_rows_;  // start row first
     std::vector<std::pair<double, Index>> heap_;

@@ -41,8 +41,7 @@
 /// by the candidate-list method of candidate_assignment.hpp: the searches run on each
 /// row's few cheapest entries and whole-matrix passes prove the result optimal (or
 /// add the entries that were missing), so a solve reads the matrix a few times instead
-/// of once per search step: 3.5-7x faster than SciPy at n = 512-8192 on this project's
-/// benchmark. Same guarantees; if its rounds do not prove optimality, the dense method
+/// of once per search step (measured against SciPy: README, Performance). Same guarantees; if its rounds do not prove optimality, the dense method
 /// below finishes from its state. Which of several optimal assignments is returned may
 /// differ between the two methods (and between warm and cold starts), never the total.
 /// All arithmetic is in double whatever the input Scalar; entries are converted as they
@@ -51,9 +50,9 @@
 /// O(m) work vectors are allocated once per call, never inside the search loops.
 
 #include "sae/core/error.hpp"
+#include "sae/core/types.hpp"
 #include "sae/mfr/augmenting_row_reduction.hpp"
 #include "sae/mfr/candidate_assignment.hpp"
-#include "sae/core/types.hpp"
 
 #include <Eigen/Core>
 
@@ -382,35 +381,16 @@ private:
         const Index n = n_cols_;
         const Index pieces = (n + piece - 1) / piece;
         load_reduced_costs(row);
-        Index best_piece = 0, runner_up_piece = -1;
-        double best = infinity, runner_up = infinity;
+        TwoSmallest pieces_minima;  // "columns" here are pieces
         for (Index p = 0; p < pieces; ++p) {
-            const double smallest = reduced_.segment(p * piece, std::min(piece, n - p * piece)).minCoeff();
-            if (smallest < best) {
-                runner_up = best;
-                runner_up_piece = best_piece;
-                best = smallest;
-                best_piece = p;
-            } else if (smallest < runner_up) {
-                runner_up = smallest;
-                runner_up_piece = p;
-            }
+            pieces_minima.offer(reduced_.segment(p * piece, std::min(piece, n - p * piece)).minCoeff(), p);
         }
+        const Index best_piece = pieces_minima.first_col, runner_up_piece = pieces_minima.second_col;
+        const double runner_up = pieces_minima.second;
         // The first minimum and the smallest other value inside the best piece.
-        TwoSmallest result{infinity, -1, infinity, -1};
+        TwoSmallest result;
         const Index begin = best_piece * piece, end = std::min(n, begin + piece);
-        for (Index col = begin; col < end; ++col) {
-            const double value = reduced_(col);
-            if (value < result.first) {
-                result.second = result.first;
-                result.second_col = result.first_col;
-                result.first = value;
-                result.first_col = col;
-            } else if (value < result.second) {
-                result.second = value;
-                result.second_col = col;
-            }
-        }
+        for (Index col = begin; col < end; ++col) result.offer(reduced_(col), col);
         // A smaller second, or an equal one at a lower column, in the runner-up piece.
         if (runner_up_piece >= 0 && (runner_up < result.second || (runner_up == result.second && runner_up_piece < best_piece))) {
             const Index first_col = runner_up_piece * piece;
