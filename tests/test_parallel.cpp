@@ -11,6 +11,7 @@
 #include <sae/core/activations/relu_l1.hpp>
 #include <sae/core/activations/topk.hpp>
 #include <sae/core/parallel.hpp>
+#include <sae/core/tile_product.hpp>
 #include <sae/core/trainable_sae.hpp>
 #include <sae/mfr/ensemble.hpp>
 
@@ -19,6 +20,7 @@
 #include "support/random_matrix.hpp"
 #include "support/state_equality.hpp"
 
+#include <array>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -148,6 +150,43 @@ TEST_CASE("Encoding a batch does not depend on the threads", "[parallel][encode]
     });
     CHECK(runs.first.first == runs.second.first);
     CHECK(runs.first.second == runs.second.second);
+}
+
+TEST_CASE("The encoder's tile product equals Eigen's product to the bit", "[parallel][encode][tile_product]") {
+    // add_tile_product (tile_product.hpp) runs Eigen's kernel with its own buffers and
+    // Eigen's blocking: the same numbers as dst.noalias() += lhs * rhs, whether it does
+    // the work itself (in a parallel region, or on one thread) or hands a product that
+    // Eigen would split over threads back to Eigen. Blocks of larger matrices, as the
+    // encoder passes them; shapes from GEMV-like and tiny (Eigen's other paths) to a
+    // full tile; float and double.
+    const auto check_shapes = [](auto scalar) {
+        using Scalar = decltype(scalar);
+        const Matrix<Scalar> lhs_all = sae::test::gaussian_matrix<Scalar>(310, 280, 1);
+        const Matrix<Scalar> rhs_all = sae::test::gaussian_matrix<Scalar>(280, 615, 2);
+        const Matrix<Scalar> start = sae::test::gaussian_matrix<Scalar>(310, 615, 3);
+        const std::vector<std::array<Index, 3>> shapes{{256, 512, 256}, {37, 88, 24}, {1, 512, 256}, {256, 1, 256},
+                                                       {5, 6, 7},       {0, 8, 8},    {8, 8, 0},      {300, 600, 270}};
+        for (const auto& shape : shapes) {
+            const Index rows = shape[0], cols = shape[1], depth = shape[2];
+            INFO("rows " << rows << ", cols " << cols << ", depth " << depth);
+            const auto lhs = lhs_all.block(3, 2, rows, depth);
+            const auto rhs = rhs_all.block(1, 5, depth, cols);
+            Matrix<Scalar> expected = start, serial = start, in_region = start;
+            expected.block(4, 7, rows, cols).noalias() += lhs * rhs;
+            sae::detail::add_tile_product(lhs, rhs, serial.block(4, 7, rows, cols));
+            CHECK(serial == expected);
+            // Two threads, each with its own destination: inside a parallel region.
+            std::vector<Matrix<Scalar>> per_thread(2, start);
+            sae::detail::parallel_for(2, [&](Index i, int) {
+                sae::detail::add_tile_product(lhs, rhs, per_thread[static_cast<std::size_t>(i)].block(4, 7, rows, cols));
+            });
+            CHECK(per_thread[0] == expected);
+            CHECK(per_thread[1] == expected);
+        }
+    };
+    ThreadCount count(2);
+    check_shapes(float{});
+    check_shapes(double{});
 }
 
 TEST_CASE("A training step does not depend on the threads", "[parallel][training]") {

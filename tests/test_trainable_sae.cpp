@@ -281,6 +281,22 @@ TEST_CASE("Streamed inference selects from the pre-activations' definition", "[a
     bad(437, 3) = 0.0f;
     bad(599, 39) = std::numeric_limits<float>::infinity();
     CHECK_THROWS_AS(model.encode_sparse(bad, code), sae::numeric_error);
+    // A finite batch whose x - b_dec overflows is named as such, with its row.
+    sae::Autoencoder<float, sae::TopK> shifted = model;
+    shifted.mutable_b_dec()(5) = -3e38f;
+    sae::Matrix<float> large = x;
+    large(301, 5) = 3e38f;
+    CHECK_THROWS_WITH(shifted.encode_sparse(large, code), Catch::Contains("x - b_dec is not finite in row 301"));
+
+    // The encoder keeps its scratch from call to call (EncodeWorkspace): a batch of 600
+    // rows, then one of 10, then the 600 again give what fresh calls give.
+    sae::SparseCode<float> first, small, again;
+    model.encode_sparse(x, first);
+    model.encode_sparse(x.topRows(10), small);
+    model.encode_sparse(x, again);
+    CHECK(sae::Matrix<float>(again) == sae::Matrix<float>(first));
+    // (A 10-row block meets other GEMM shapes than a 256-row one: equal up to rounding.)
+    CHECK((sae::Matrix<float>(small) - sae::Matrix<float>(first).topRows(10)).cwiseAbs().maxCoeff() < 1e-5f);
 }
 
 // ---- micro-batches (TrainingConfig::micro_batch_rows) ---------------------------------

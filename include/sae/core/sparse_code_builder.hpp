@@ -41,6 +41,13 @@ public:
         values_.push_back(value);
     }
 
+    /// Append `count` entries of the current row at once (columns increasing, and above
+    /// those pushed before); a bulk copy where push would check capacity per entry.
+    void append(const int* cols, const Scalar* values, Index count) {
+        inner_.insert(inner_.end(), cols, cols + count);
+        values_.insert(values_.end(), values, values + count);
+    }
+
     /// Close the current row and move to the next one.
     void end_row() { outer_.push_back(static_cast<int>(inner_.size())); }
 

@@ -104,7 +104,7 @@ public:
         const Scalar* kept_values = values_.data() + row * stride_;
         const int* kept_cols = cols_.data() + row * stride_;
         const Index size = sizes_[static_cast<std::size_t>(row)];
-        for (Index e = 0; e < size; ++e) out.push(kept_cols[e], kept_values[e]);
+        out.append(kept_cols, kept_values, size);
         out.end_row();
     }
 
