@@ -239,15 +239,21 @@ private:
             const RowVector<Scalar> norms = decoders[i]->rowwise().norm().transpose().array().max(Scalar(1e-12)).matrix();
             directions[i] = norms.asDiagonal().inverse() * (*decoders[i]);
         });
-        detail::parallel_for(static_cast<Index>(stale.size()), [&](Index i, int) {
+        // One cosine matrix per thread for the whole refresh, not one per pair: each is
+        // 36 MiB at 3072 x 3072, and a fresh one is page-faulted in and zeroed by the
+        // kernel (45 of them made about a tenth of a 10-member refresh).
+        std::vector<Matrix<Scalar>> cosines(static_cast<std::size_t>(detail::available_threads()));
+        detail::parallel_for(static_cast<Index>(stale.size()), [&](Index i, int slot) {
             Pair& pair = pairs_[static_cast<std::size_t>(stale[static_cast<std::size_t>(i)])];
-            rematch(pair, directions[static_cast<std::size_t>(pair.a)], directions[static_cast<std::size_t>(pair.b)]);
+            rematch(pair, directions[static_cast<std::size_t>(pair.a)], directions[static_cast<std::size_t>(pair.b)],
+                    cosines[static_cast<std::size_t>(slot)]);
         });
     }
 
-    /// The pair's matching from the cosines of unit directions u [n_a, d] and v [n_b, d].
-    void rematch(Pair& pair, const Matrix<Scalar>& u, const Matrix<Scalar>& v) const {
-        Matrix<Scalar> cosines(u.rows(), v.rows());
+    /// The pair's matching from the cosines of unit directions u [n_a, d] and v [n_b, d],
+    /// formed in `cosines` (scratch).
+    void rematch(Pair& pair, const Matrix<Scalar>& u, const Matrix<Scalar>& v, Matrix<Scalar>& cosines) const {
+        cosines.resize(u.rows(), v.rows());
         cosines.noalias() = u * v.transpose();
         pair.a_to_b = match_features(cosines, mode_, &pair.warm);
         if (mode_ == MatchingMode::max_cosine) {
