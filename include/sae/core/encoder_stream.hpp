@@ -106,12 +106,11 @@ struct EncodeWorkspace {
     }
 };
 
-/// Centres `rows` (rows first, first + 1, ... of x) into `centred` (a writable block of
-/// the same shape), x - b_dec,
-/// and checks each centred row for NaN/Inf while it is still in L1 (one read of x
-/// instead of two). A non-finite row throws numeric_error: x's own NaN/Inf named by its
-/// row, as require_finite_rows does, or else x - b_dec itself (b_dec not finite, or the
-/// difference overflows).
+/// centred = rows - b_dec, where `rows` are rows first, first + 1, ... of x and `centred`
+/// is a writable block of the same shape; each centred row is checked for NaN/Inf while
+/// it is still in L1 (one read of x instead of two). A non-finite row throws
+/// numeric_error: x's own NaN/Inf named by its row, as require_finite_rows does, or else
+/// x - b_dec itself (b_dec not finite, or the difference overflows).
 template <class Scalar, class Rows, class Centred>
 void centre_finite_rows(const Rows& rows, Index first, const RowVector<Scalar>& b_dec, Centred&& centred,
                         const char* where) {
