@@ -41,8 +41,9 @@
 /// by the candidate-list method of candidate_assignment.hpp: the searches run on each
 /// row's few cheapest entries and whole-matrix passes prove the result optimal (or
 /// add the entries that were missing), so a solve reads the matrix a few times instead
-/// of once per search step (measured against SciPy: README, Performance). Same guarantees; if its rounds do not prove optimality, the dense method
-/// below finishes from its state. Which of several optimal assignments is returned may
+/// of once per search step (measured against SciPy: README, Performance). Same
+/// guarantees; if its rounds do not prove optimality, the dense method below finishes
+/// from its state. Which of several optimal assignments is returned may
 /// differ between the two methods (and between warm and cold starts), never the total.
 /// All arithmetic is in double whatever the input Scalar; entries are converted as they
 /// are read, so a row-major matrix with rows <= cols (or a row block of one) is used in
