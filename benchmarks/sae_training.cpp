@@ -205,18 +205,17 @@ public:
     }
 
 private:
-    /// The encoder's own chunk loop (encoder_stream.hpp) with a zero bias and no
-    /// selection: the same GEMM shapes the streamed encoder runs, and nothing else.
+    /// The encoder's own tile loop (encoder_stream.hpp, stream_pre_activations) with a
+    /// zero bias and no selection: the same GEMM shapes and packing the streamed encoder
+    /// runs, and nothing else.
     void tiled_product() {
-        using sae::detail::stream_block_rows;
-        const Index blocks = (rows_ + stream_block_rows - 1) / stream_block_rows;
-        sae::detail::parallel_for(blocks, [&](Index block, int slot) {
-            const Index first = block * stream_block_rows, count = std::min(stream_block_rows, rows_ - first);
-            sae::Matrix<float>& tile = tiles_[static_cast<std::size_t>(slot)];
-            sae::detail::pre_activation_chunks<float>(
-                a_.middleRows(first, count), b_, zero_bias_,
-                [&](Index, Index width) { return tile.topLeftCorner(count, width); }, [](const auto&, Index) {});
-        });
+        sae::detail::stream_pre_activations<float>(
+            rows_, b_, zero_bias_,
+            [&](const sae::detail::StreamBlock& block) { return a_.middleRows(block.first, block.count); },
+            [&](const sae::detail::StreamBlock& block, Index, Index width) {
+                return tiles_[static_cast<std::size_t>(block.slot)].topLeftCorner(block.count, width);
+            },
+            [](const sae::detail::StreamBlock&, const auto&, Index) {}, [](const sae::detail::StreamBlock&) {});
     }
 
     std::string shape_;

@@ -2,11 +2,14 @@
 /// \file encoder_stream.hpp
 /// How libsae computes pre-activations, pre = (x - b_dec) W_enc + b_enc, without ever
 /// holding the dense [batch, d_sae] matrix: the batch is cut into blocks of
-/// `stream_block_rows` rows (one task each, in parallel), and each block's
-/// pre-activations are made `stream_chunk_cols` latents at a time by a small GEMM whose
-/// result stays in cache, then handed to the activation's streaming selection. Training
+/// `stream_block_rows` rows, and each block's pre-activations are made
+/// `stream_chunk_cols` latents at a time by a small GEMM whose result (a tile) stays in
+/// cache, then handed to the activation's streaming selection. Consecutive blocks form
+/// groups, one task each (in parallel), so that each W_enc chunk is packed for the GEMM
+/// kernel once per group rather than once per block (tile_product.hpp). Training
 /// (loss.hpp, encode_stream) and inference (Autoencoder::encode_sparse) both go through
-/// `pre_activation_chunks`, so they meet the same GEMM shapes and round identically.
+/// `stream_pre_activations`, so they meet the same GEMM shapes and round identically;
+/// the grouping changes no number (every tile is the same product however it is packed).
 ///
 /// An activation streams when it declares `selects_rows_independently = true` and
 /// provides RowSelection, start_rows, select_chunk and finish_rows (see topk.hpp): a
@@ -24,10 +27,11 @@
 
 namespace sae::detail {
 
-/// Rows per encoder task and latents per GEMM chunk. Fixed (not derived from the thread
-/// count) so that every row meets the same GEMM shapes, hence the same rounding, on any
-/// machine. A 256 x 512 float tile (512 KiB) stays in L2, and both GEMM operands are
-/// packed once per 256 rows or 512 latents, which measured as fast as one whole-batch GEMM.
+/// Rows per block and latents per GEMM chunk. Fixed (not derived from the thread count)
+/// so that every row meets the same GEMM shapes, hence the same rounding, on any
+/// machine. A 256 x 512 float tile (512 KiB) stays in L2; each block's rows are packed
+/// for the GEMM kernel once, and each W_enc chunk once per group of blocks
+/// (stream_pre_activations).
 inline constexpr Index stream_block_rows = 256;
 inline constexpr Index stream_chunk_cols = 512;
 
@@ -63,22 +67,107 @@ void require_finite_rows(const Eigen::MatrixBase<Derived>& rows, Index first_row
     }
 }
 
-/// One block of rows: for every chunk of `stream_chunk_cols` latents starting at c0,
-/// chunk = centered W_enc[:, c0 .. c0 + width) + b_enc[c0 .. c0 + width) is written into
-/// `chunk_of(c0, width)` (a writable [rows, width] block) and passed to
-/// `consume(chunk, c0)`.
-template <class Scalar, class Centered, class ChunkOf, class Consume>
-void pre_activation_chunks(const Centered& centered, const Matrix<Scalar>& W_enc, const RowVector<Scalar>& b_enc,
-                           ChunkOf&& chunk_of, Consume&& consume) {
-    const Index d_sae = W_enc.cols();
-    for (Index c0 = 0; c0 < d_sae; c0 += stream_chunk_cols) {
-        const Index width = std::min(stream_chunk_cols, d_sae - c0);
-        auto chunk = chunk_of(c0, width);
-        // Starting from the bias saves a pass: Eigen's "=" product zeroes first anyway.
-        chunk.rowwise() = b_enc.segment(c0, width);
-        add_tile_product(centered, W_enc.middleCols(c0, width), chunk);  // chunk += ..., see tile_product.hpp
-        consume(chunk, c0);
-    }
+/// Row blocks per group of stream_pre_activations, at most: a group's blocks keep their
+/// packed rows (d_in * stream_block_rows values each) and their selections alive while
+/// the group runs, so this bounds a task's scratch; 16 blocks (4,096 rows) in 4 groups
+/// on 2 threads packed W_enc 4 times per step instead of 16 and kept the threads busy
+/// to the end.
+inline constexpr Index stream_group_blocks = 4;
+
+/// Where a callback of stream_pre_activations is: block `block` holds rows
+/// [first, first + count) of the batch; `slot` (in [0, available_threads())) names the
+/// thread running its group and `position` (in [0, stream_group_blocks)) its place in
+/// the group, so that per-block state can live in per-(slot, position) buffers
+/// (stream_state_index) that are reused group after group.
+struct StreamBlock {
+    Index block = 0, first = 0, count = 0;
+    int slot = 0;
+    Index position = 0;
+};
+
+/// The index of a block's per-(slot, position) state among
+/// available_threads() * stream_group_blocks.
+inline std::size_t stream_state_index(const StreamBlock& where) {
+    return static_cast<std::size_t>(where.slot) * static_cast<std::size_t>(stream_group_blocks) +
+           static_cast<std::size_t>(where.position);
+}
+
+/// One thread's packed operands for its group (tile_product.hpp): grow-only, kept from
+/// one group to the next.
+template <class Scalar>
+struct GroupPacking {
+    std::vector<PackedTileRows<Scalar>> rows = std::vector<PackedTileRows<Scalar>>(stream_group_blocks);
+    PackedTileColumns<Scalar> columns;
+    std::vector<Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>> centred;
+};
+
+/// Streams the pre-activations of a batch of `rows` rows. The blocks of
+/// stream_block_rows rows are split into groups of at most stream_group_blocks
+/// consecutive blocks (at least as many groups as threads, where there are as many
+/// blocks), one task per group (parallel_for). A task
+///  1. calls `start_block(where)` for each of its blocks, which readies the block's
+///     state and returns its rows of x - b_dec ([count, d_in], row major, unit inner stride; valid until the
+///     task ends), and packs them;
+///  2. for each chunk of stream_chunk_cols latents starting at c0: packs
+///     W_enc[:, c0 .. c0 + width) once, then for each block writes the tile
+///     `tile_of(where, c0, width)` (a writable [count, width] block) =
+///     centred W_enc[:, c0 .. c0 + width) + b_enc[c0 .. c0 + width) and calls
+///     `consume(where, tile, c0)`;
+///  3. calls `finish(where)` for each block.
+/// A tile whose shape Eigen blocks differently from the group's (a short last block or
+/// chunk), or that Eigen would not block at all (tile_product_is_blocked), is made by
+/// add_tile_product from the unpacked operands: the same numbers either way.
+template <class Scalar, class StartBlock, class TileOf, class Consume, class Finish>
+void stream_pre_activations(Index rows, const Matrix<Scalar>& W_enc, const RowVector<Scalar>& b_enc,
+                            StartBlock&& start_block, TileOf&& tile_of, Consume&& consume, Finish&& finish) {
+    const Index d_in = W_enc.rows(), d_sae = W_enc.cols();
+    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
+    if (blocks == 0) return;
+    const Index wanted_groups = std::max<Index>(available_threads(), (blocks + stream_group_blocks - 1) / stream_group_blocks);
+    const Index group_blocks = (blocks + std::min(blocks, wanted_groups) - 1) / std::min(blocks, wanted_groups);
+    const Index groups = (blocks + group_blocks - 1) / group_blocks;
+    parallel_for(groups, [&](Index group, int slot) {
+        thread_local GroupPacking<Scalar> packing;  // this worker thread's own
+        const Index first_block = group * group_blocks, count_blocks = std::min(group_blocks, blocks - first_block);
+        const auto where = [&](Index position) {
+            const Index block = first_block + position, first = block * stream_block_rows;
+            return StreamBlock{block, first, std::min(stream_block_rows, rows - first), slot, position};
+        };
+        // The blocking every full tile of this group meets; a block or chunk whose tile
+        // would be blocked otherwise takes add_tile_product.
+        const Index full_rows = where(0).count, full_width = std::min(stream_chunk_cols, d_sae);
+        const TileBlocking blocking = tile_blocking<Scalar>(full_rows, full_width, d_in);
+        const bool packable = tile_product_is_blocked(full_rows, full_width, d_in);
+        packing.centred.clear();
+        for (Index position = 0; position < count_blocks; ++position) {
+            const auto centred = start_block(where(position));
+            eigen_assert(centred.innerStride() == 1 && centred.rows() == where(position).count);
+            packing.centred.emplace_back(centred.data(), centred.rows(), centred.cols(),
+                                         Eigen::OuterStride<>(centred.outerStride()));
+            if (packable && where(position).count == full_rows) {
+                packing.rows[static_cast<std::size_t>(position)].pack(packing.centred.back(), blocking);
+            }
+        }
+        for (Index c0 = 0; c0 < d_sae; c0 += stream_chunk_cols) {
+            const Index width = std::min(stream_chunk_cols, d_sae - c0);
+            const auto chunk = W_enc.middleCols(c0, width);
+            const bool packed_chunk = packable && width == full_width;
+            if (packed_chunk) packing.columns.pack(chunk, blocking);
+            for (Index position = 0; position < count_blocks; ++position) {
+                const StreamBlock block = where(position);
+                auto tile = tile_of(block, c0, width);
+                // Starting from the bias saves a pass: Eigen's "=" product zeroes first anyway.
+                tile.rowwise() = b_enc.segment(c0, width);
+                if (packed_chunk && block.count == full_rows) {
+                    add_packed_tile_product(packing.rows[static_cast<std::size_t>(position)], packing.columns, tile);
+                } else {
+                    add_tile_product(packing.centred[static_cast<std::size_t>(position)], chunk, tile);
+                }
+                consume(block, tile, c0);
+            }
+        }
+        for (Index position = 0; position < count_blocks; ++position) finish(where(position));
+    });
 }
 
 /// Scratch of encode_streamed that a calling thread keeps from one call to the next:
@@ -89,15 +178,17 @@ void pre_activation_chunks(const Centered& centered, const Matrix<Scalar>& W_enc
 template <class Scalar, class Activation>
 struct EncodeWorkspace {
     static constexpr Index kept_code_entries = Index(1) << 22;
-    std::vector<Matrix<Scalar>> centered, tiles;  ///< per thread slot
-    std::vector<typename Activation::RowSelection> selections;
+    std::vector<Matrix<Scalar>> tiles;  ///< per thread slot
+    std::vector<Matrix<Scalar>> centred;  ///< per (slot, position): stream_state_index
+    std::vector<typename Activation::RowSelection> selections;  ///< per (slot, position)
     std::vector<SparseCodeBuilder<Scalar>> parts;  ///< per block of rows
 
     void prepare(std::size_t threads, std::size_t blocks) {
-        if (centered.size() < threads) {
-            centered.resize(threads);
-            tiles.resize(threads);
-            selections.resize(threads);
+        const std::size_t states = threads * static_cast<std::size_t>(stream_group_blocks);
+        if (tiles.size() < threads) tiles.resize(threads);
+        if (centred.size() < states) {
+            centred.resize(states);
+            selections.resize(states);
         }
         parts.resize(blocks);
     }
@@ -125,11 +216,11 @@ void centre_finite_rows(const Rows& rows, Index first, const RowVector<Scalar>& 
 }
 
 /// The sparse code of `x` [batch, d_in] under a streamed activation, block by block in
-/// parallel (parallel.hpp): x's rows are centred and checked for NaN/Inf in a per-thread
-/// buffer (centre_finite_rows), their pre-activations made chunk by chunk
-/// (pre_activation_chunks) and selected. Holds O(threads * stream_block_rows * (d_in +
-/// stream_chunk_cols)) scratch besides the code (kept by the calling thread for its next
-/// call, EncodeWorkspace); nothing of size [batch, d_sae] or [batch, d_in].
+/// parallel (stream_pre_activations): x's rows are centred and checked for NaN/Inf in
+/// per-block buffers (centre_finite_rows), their pre-activations made chunk by chunk and
+/// selected. Holds O(threads * stream_group_blocks * stream_block_rows * d_in) scratch
+/// besides the code (kept by the calling thread for its next call, EncodeWorkspace);
+/// nothing of size [batch, d_sae] or [batch, d_in].
 template <class Scalar, class Activation, class Derived>
 void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& W_enc, const RowVector<Scalar>& b_enc,
                      const RowVector<Scalar>& b_dec, const Activation& activation, SparseCode<Scalar>& code,
@@ -139,33 +230,37 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     thread_local EncodeWorkspace<Scalar, Activation> workspace;
     workspace.prepare(static_cast<std::size_t>(available_threads()), static_cast<std::size_t>(std::max<Index>(blocks, 1)));
-    // References, not `workspace` itself, go into the loop: a thread_local named inside
-    // the lambda would be the worker thread's own (empty) one.
-    std::vector<Matrix<Scalar>>& centered = workspace.centered;
+    // References, not `workspace` itself, go into the callbacks: a thread_local named
+    // inside them would be the worker thread's own (empty) one.
+    std::vector<Matrix<Scalar>>& centred = workspace.centred;
     std::vector<Matrix<Scalar>>& tiles = workspace.tiles;
     std::vector<typename Activation::RowSelection>& selections = workspace.selections;
     std::vector<SparseCodeBuilder<Scalar>>& parts = workspace.parts;
     if (blocks == 0) parts[0].start(0, d_sae);
-    parallel_for(blocks, [&](Index block, int slot) {
-        const Index first = block * stream_block_rows;
-        const Index count = std::min(stream_block_rows, rows - first);
-        Matrix<Scalar>& centred = centered[static_cast<std::size_t>(slot)];
-        Matrix<Scalar>& tile = tiles[static_cast<std::size_t>(slot)];
+    const auto start_block = [&](const StreamBlock& block) {
+        Matrix<Scalar>& buffer = centred[stream_state_index(block)];
         // Full-size buffers, of which a short last block uses the top rows: a resize would
         // reallocate them twice per call.
-        if (centred.rows() != stream_block_rows || centred.cols() != x.cols()) centred.resize(stream_block_rows, x.cols());
+        if (buffer.rows() != stream_block_rows || buffer.cols() != x.cols()) buffer.resize(stream_block_rows, x.cols());
+        auto centred_block = buffer.topRows(block.count);
+        centre_finite_rows<Scalar>(x.middleRows(block.first, block.count), block.first, b_dec, centred_block, where);
+        activation.start_rows(selections[stream_state_index(block)], block.count);
+        return centred_block;
+    };
+    const auto tile_of = [&](const StreamBlock& block, Index, Index width) {
+        Matrix<Scalar>& tile = tiles[static_cast<std::size_t>(block.slot)];
         if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
-        auto centred_rows = centred.topRows(count);
-        centre_finite_rows<Scalar>(x.middleRows(first, count), first, b_dec, centred_rows, where);
-        typename Activation::RowSelection& selection = selections[static_cast<std::size_t>(slot)];
-        activation.start_rows(selection, count);
-        pre_activation_chunks<Scalar>(
-            centred_rows, W_enc, b_enc, [&](Index, Index width) { return tile.topLeftCorner(count, width); },
-            [&](const auto& chunk, Index c0) { activation.select_chunk(selection, chunk, c0); });
-        SparseCodeBuilder<Scalar>& out = parts[static_cast<std::size_t>(block)];
-        out.start(count, d_sae);
-        activation.finish_rows(selection, out);
-    });
+        return tile.topLeftCorner(block.count, width);
+    };
+    const auto consume = [&](const StreamBlock& block, const auto& tile, Index c0) {
+        activation.select_chunk(selections[stream_state_index(block)], tile, c0);
+    };
+    const auto finish = [&](const StreamBlock& block) {
+        SparseCodeBuilder<Scalar>& out = parts[static_cast<std::size_t>(block.block)];
+        out.start(block.count, d_sae);
+        activation.finish_rows(selections[stream_state_index(block)], out);
+    };
+    stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish);
     join_code_blocks(parts, d_sae, code);
     workspace.release_large_parts(code.nonZeros());
 }

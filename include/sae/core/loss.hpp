@@ -184,14 +184,15 @@ private:
 template <class Scalar>
 struct StreamScratch {
     std::vector<Matrix<Scalar>> tiles;                    ///< per thread: [stream_block_rows, stream_chunk_cols]
-    std::vector<RunningTopK<Scalar>> aux_selections;      ///< per thread
+    std::vector<RunningTopK<Scalar>> aux_selections;      ///< per (thread, group position): stream_state_index
+    std::vector<std::size_t> next_dead;                   ///< per (thread, group position): next dead latent to offer
     std::vector<SparseCodeBuilder<Scalar>> code_blocks;   ///< per row block
     std::vector<SparseCodeBuilder<Scalar>> aux_blocks;    ///< per row block
     std::vector<double> squared_error;                    ///< per row block
     std::vector<double> aux_squared_error;                ///< per row block
     Matrix<Scalar> d_x_hat_sums;                          ///< per row block: column sums of dL/dx_hat
     std::vector<Index> dead_latents;
-    TypedScratch selections;                              ///< per thread: Activation::RowSelection
+    TypedScratch selections;                              ///< per (thread, group position): Activation::RowSelection
 };
 
 }  // namespace detail
@@ -237,7 +238,9 @@ template <class Scalar>
 void resize_scratch(StreamScratch<Scalar>& scratch, Index blocks, int threads) {
     const std::size_t b = static_cast<std::size_t>(blocks), t = static_cast<std::size_t>(threads);
     if (scratch.tiles.size() < t) scratch.tiles.resize(t);
-    if (scratch.aux_selections.size() < t) scratch.aux_selections.resize(t);
+    const std::size_t states = t * static_cast<std::size_t>(stream_group_blocks);
+    if (scratch.aux_selections.size() < states) scratch.aux_selections.resize(states);
+    if (scratch.next_dead.size() < states) scratch.next_dead.resize(states);
     scratch.code_blocks.resize(b);
     scratch.aux_blocks.resize(b);
     scratch.squared_error.assign(b, 0.0);
@@ -252,7 +255,6 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     using Activation = typename Autoencoder<Scalar, Act>::Activation;
     constexpr bool streamed = streams_rows<Activation>::value;
     const Index rows = x.rows(), d_sae = model.d_sae();
-    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     const int threads = available_threads();
     StreamScratch<Scalar>& scratch = cache.scratch;
     const std::vector<Index>& dead = scratch.dead_latents;
@@ -263,52 +265,55 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
 
     using Selection = typename row_selection<Activation>::type;
     std::vector<Selection>& selections = scratch.selections.template get<std::vector<Selection>>();
-    if (selections.size() < static_cast<std::size_t>(threads)) selections.resize(static_cast<std::size_t>(threads));
+    const std::size_t states = static_cast<std::size_t>(threads) * static_cast<std::size_t>(stream_group_blocks);
+    if (selections.size() < states) selections.resize(states);
     if constexpr (streamed) {
         cache.pre.resize(rows, 0);
     } else {
         cache.pre.resize(rows, d_sae);
     }
 
-    parallel_for(blocks, [&](Index block, int slot) {
-        const Index first = block * stream_block_rows;
-        const Index count = std::min(stream_block_rows, rows - first);
-        cache.centered.middleRows(first, count) = x.middleRows(first, count).rowwise() - model.b_dec();
-        const auto centered = cache.centered.middleRows(first, count);
-        Matrix<Scalar>& tile = scratch.tiles[static_cast<std::size_t>(slot)];
-        if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
-        [[maybe_unused]] Selection& selection = selections[static_cast<std::size_t>(slot)];
-        RunningTopK<Scalar>& aux = scratch.aux_selections[static_cast<std::size_t>(slot)];
-        if constexpr (streamed) activation.start_rows(selection, count);
-        if (with_aux) aux.start(count, aux_k, /*positive_only=*/true);
-        std::size_t next_dead = 0;
-        const auto chunk_of = [&](Index c0, Index width) {
-            if constexpr (streamed) {
-                return tile.topLeftCorner(count, width);
-            } else {
-                return cache.pre.block(first, c0, count, width);
-            }
-        };
-        pre_activation_chunks<Scalar>(centered, W_enc, b_enc, chunk_of, [&](const auto& chunk, Index c0) {
-            if constexpr (streamed) activation.select_chunk(selection, chunk, c0);
-            if (with_aux) {
-                for (; next_dead < dead.size() && dead[next_dead] < c0 + chunk.cols(); ++next_dead) {
-                    const Index col = dead[next_dead];
-                    for (Index r = 0; r < count; ++r) aux.offer(r, col, chunk(r, col - c0));
-                }
-            }
-        });
+    const auto start_block = [&](const StreamBlock& block) {
+        cache.centered.middleRows(block.first, block.count) = x.middleRows(block.first, block.count).rowwise() - model.b_dec();
+        if constexpr (streamed) activation.start_rows(selections[stream_state_index(block)], block.count);
+        if (with_aux) scratch.aux_selections[stream_state_index(block)].start(block.count, aux_k, /*positive_only=*/true);
+        scratch.next_dead[stream_state_index(block)] = 0;
+        return cache.centered.middleRows(block.first, block.count);
+    };
+    const auto tile_of = [&](const StreamBlock& block, Index c0, Index width) {
         if constexpr (streamed) {
-            SparseCodeBuilder<Scalar>& out = scratch.code_blocks[static_cast<std::size_t>(block)];
-            out.start(count, d_sae);
-            activation.finish_rows(selection, out);
+            Matrix<Scalar>& tile = scratch.tiles[static_cast<std::size_t>(block.slot)];
+            if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
+            return tile.topLeftCorner(block.count, width);
+        } else {
+            return cache.pre.block(block.first, c0, block.count, width);
+        }
+    };
+    const auto consume = [&](const StreamBlock& block, const auto& tile, Index c0) {
+        if constexpr (streamed) activation.select_chunk(selections[stream_state_index(block)], tile, c0);
+        if (with_aux) {
+            RunningTopK<Scalar>& aux = scratch.aux_selections[stream_state_index(block)];
+            std::size_t& next_dead = scratch.next_dead[stream_state_index(block)];
+            for (; next_dead < dead.size() && dead[next_dead] < c0 + tile.cols(); ++next_dead) {
+                const Index col = dead[next_dead];
+                for (Index r = 0; r < block.count; ++r) aux.offer(r, col, tile(r, col - c0));
+            }
+        }
+    };
+    const auto finish = [&](const StreamBlock& block) {
+        if constexpr (streamed) {
+            SparseCodeBuilder<Scalar>& out = scratch.code_blocks[static_cast<std::size_t>(block.block)];
+            out.start(block.count, d_sae);
+            activation.finish_rows(selections[stream_state_index(block)], out);
         }
         if (with_aux) {
-            SparseCodeBuilder<Scalar>& out = scratch.aux_blocks[static_cast<std::size_t>(block)];
-            out.start(count, d_sae);
-            for (Index r = 0; r < count; ++r) aux.emit_row(r, out);
+            RunningTopK<Scalar>& aux = scratch.aux_selections[stream_state_index(block)];
+            SparseCodeBuilder<Scalar>& out = scratch.aux_blocks[static_cast<std::size_t>(block.block)];
+            out.start(block.count, d_sae);
+            for (Index r = 0; r < block.count; ++r) aux.emit_row(r, out);
         }
-    });
+    };
+    stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish);
     if constexpr (streamed) join_code_blocks(scratch.code_blocks, d_sae, cache.code);
     if (with_aux) join_code_blocks(scratch.aux_blocks, d_sae, cache.aux_code);
 }
