@@ -63,6 +63,22 @@ private:
     int saved_ = 1;
 };
 
+/// Sets the cache sizes Eigen blocks its products for (and the encoder groups its row
+/// blocks by, encoder_stream.hpp) for its lifetime.
+class CacheSizes {
+public:
+    CacheSizes(std::ptrdiff_t l1, std::ptrdiff_t l2, std::ptrdiff_t l3) {
+        Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1_, &l2_, &l3_);
+        Eigen::setCpuCacheSizes(l1, l2, l3);
+    }
+    ~CacheSizes() { Eigen::setCpuCacheSizes(l1_, l2_, l3_); }
+    CacheSizes(const CacheSizes&) = delete;
+    CacheSizes& operator=(const CacheSizes&) = delete;
+
+private:
+    std::ptrdiff_t l1_ = 0, l2_ = 0, l3_ = 0;
+};
+
 /// run(threads) on one thread and on three; the caller compares the two results.
 template <class Run>
 auto on_one_and_three_threads(Run&& run) {
@@ -143,13 +159,26 @@ TEST_CASE("Encoding a batch does not depend on the threads", "[parallel][encode]
     // 700 rows: three encoder blocks; 600 latents: two GEMM chunks (512 + 88).
     const Matrix<float> batch = sae::test::gaussian_matrix<float>(700, 24, 3);
     const sae::Autoencoder<float, sae::TopK> model({24, 600}, {8, true}, 7);
-    const auto runs = on_one_and_three_threads([&] {
-        sae::SparseCode<float> code;
-        model.encode_sparse(batch, code);
-        return std::make_pair(Matrix<float>(code), model.forward(batch));
-    });
-    CHECK(runs.first.first == runs.second.first);
-    CHECK(runs.first.second == runs.second.second);
+    const auto encode_both_ways = [&] {
+        return on_one_and_three_threads([&] {
+            sae::SparseCode<float> code;
+            model.encode_sparse(batch, code);
+            return std::make_pair(Matrix<float>(code), model.forward(batch));
+        });
+    };
+    SECTION("W_enc in L2: a block per task") {
+        const auto runs = encode_both_ways();
+        CHECK(runs.first.first == runs.second.first);
+        CHECK(runs.first.second == runs.second.second);
+    }
+    SECTION("W_enc beyond L2: one thread runs the three blocks as one group") {
+        // 57 KiB of W_enc against a 16 KiB L2: on one thread the blocks share each packed
+        // chunk (stream_pre_activations), on three each block is its own group.
+        CacheSizes small(8 * 1024, 16 * 1024, 256 * 1024);
+        const auto runs = encode_both_ways();
+        CHECK(runs.first.first == runs.second.first);
+        CHECK(runs.first.second == runs.second.second);
+    }
 }
 
 TEST_CASE("The encoder's tile product equals Eigen's product to the bit", "[parallel][encode][tile_product]") {
@@ -240,9 +269,7 @@ TEST_CASE("A tile product from packed operands equals Eigen's product to the bit
     // reads on the benchmarks' 2-core VM), under which the panels surely split: the
     // columns (mc < cols, the last panel partial) at 256 x 500 x 768, and the depth
     // (kc < depth) and the rows (nc < rows) at 300 x 600 x 2000.
-    std::ptrdiff_t l1 = 0, l2 = 0, l3 = 0;
-    Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1, &l2, &l3);
-    Eigen::setCpuCacheSizes(48 * 1024, 2 * 1024 * 1024, 260 * 1024 * 1024);
+    CacheSizes fixed(48 * 1024, 2 * 1024 * 1024, 260 * 1024 * 1024);
     const sae::detail::TileBlocking tile = sae::detail::tile_blocking<float>(256, 500, 768);
     CHECK(tile.mc < 500);
     CHECK(500 % tile.mc != 0);
@@ -251,7 +278,6 @@ TEST_CASE("A tile product from packed operands equals Eigen's product to the bit
     CHECK(deep.nc < 300);
     check_shapes(float{});
     check_shapes(double{});
-    Eigen::setCpuCacheSizes(l1, l2, l3);
 }
 
 TEST_CASE("A training step does not depend on the threads", "[parallel][training]") {
@@ -260,6 +286,17 @@ TEST_CASE("A training step does not depend on the threads", "[parallel][training
         training.loss.aux_coefficient = 1.0 / 32;
         training.loss.aux_k = 16;
         training.dead_after_tokens = 700;  // a latent silent for one step is dead: AuxK has work
+        const auto runs = on_one_and_three_threads([&] { return state_of(trained<sae::TopK>({8, true}, training)); });
+        sae::test::require_same_state(runs.first, runs.second);
+    }
+    SECTION("TopK with AuxK, W_enc beyond L2 (grouped row blocks)") {
+        // As above with a 16 KiB L2: on one thread the three row blocks form one group,
+        // each with its own selection and AuxK state through the shared chunks.
+        CacheSizes small(8 * 1024, 16 * 1024, 256 * 1024);
+        sae::TrainingConfig training = adam_at(1e-2);
+        training.loss.aux_coefficient = 1.0 / 32;
+        training.loss.aux_k = 16;
+        training.dead_after_tokens = 700;
         const auto runs = on_one_and_three_threads([&] { return state_of(trained<sae::TopK>({8, true}, training)); });
         sae::test::require_same_state(runs.first, runs.second);
     }

@@ -104,7 +104,7 @@ struct GroupPacking {
 /// Streams the pre-activations of a batch of `rows` rows. The blocks of
 /// stream_block_rows rows are split into groups of at most stream_group_blocks
 /// consecutive blocks (at least as many groups as threads, where there are as many
-/// blocks), one task per group (parallel_for). A task
+/// blocks; one block each when W_enc fits in L2), one task per group (parallel_for). A task
 ///  1. calls `start_block(where)` for each of its blocks, which readies the block's
 ///     state and returns its rows of x - b_dec ([count, d_in], row major, unit inner stride; valid until the
 ///     task ends), and packs them;
@@ -123,7 +123,11 @@ void stream_pre_activations(Index rows, const Matrix<Scalar>& W_enc, const RowVe
     const Index d_in = W_enc.rows(), d_sae = W_enc.cols();
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     if (blocks == 0) return;
-    const Index wanted_groups = std::max<Index>(available_threads(), (blocks + stream_group_blocks - 1) / stream_group_blocks);
+    // A W_enc that fits in L2 is packed from cache at little cost per block: grouping
+    // would then only cost the memory of the group's packed rows and selections.
+    const bool encoder_fits_l2 = W_enc.size() * Index(sizeof(Scalar)) <= Index(Eigen::l2CacheSize());
+    const Index most_blocks = encoder_fits_l2 ? 1 : stream_group_blocks;
+    const Index wanted_groups = std::max<Index>(available_threads(), (blocks + most_blocks - 1) / most_blocks);
     const Index group_blocks = (blocks + std::min(blocks, wanted_groups) - 1) / std::min(blocks, wanted_groups);
     const Index groups = (blocks + group_blocks - 1) / group_blocks;
     parallel_for(groups, [&](Index group, int slot) {
