@@ -12,9 +12,9 @@
 /// How it is computed (the only path; the gradient tests check it):
 ///  1. `forward_backward` streams the encoder (encoder_stream.hpp, the same routine as
 ///     inference's Autoencoder::encode_sparse): the batch is cut into blocks of
-///     `stream_block_rows` rows (one task each, in parallel) and every block's
-///     pre-activations are made `stream_chunk_cols` latents at a time by a small GEMM
-///     whose result stays in cache. Activations that select each row on its own
+///     `stream_block_rows` rows (in groups of consecutive blocks, one task each, in
+///     parallel) and every block's pre-activations are made `stream_chunk_cols` latents
+///     at a time by a small GEMM whose result stays in cache. Activations that select each row on its own
 ///     (`selects_rows_independently`: TopK, ReluL1) consume the chunks as they come, so
 ///     the dense [batch, d_sae] matrix never exists; the others (BatchTopK selects over
 ///     the whole batch, JumpReLU's backward reads pre-activations near the threshold)
@@ -248,7 +248,7 @@ void resize_scratch(StreamScratch<Scalar>& scratch, Index blocks, int threads) {
 }
 
 /// Pass 1: centered = x - b_dec, the code (or the dense pre-activations) and the AuxK code,
-/// one row block per task; see the file comment.
+/// block by block (stream_pre_activations); see the file comment.
 template <class Scalar, template <class> class Act>
 void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<Scalar>& x, Index aux_k,
                    ForwardCache<Scalar>& cache) {
