@@ -213,7 +213,7 @@ private:
             rows_, b_, zero_bias_,
             [&](const sae::detail::StreamBlock& block) { return a_.middleRows(block.first, block.count); },
             [&](const sae::detail::StreamBlock& block, Index, Index width) {
-                return tiles_[static_cast<std::size_t>(block.slot)].topLeftCorner(block.count, width);
+                return sae::detail::stream_tile(tiles_[static_cast<std::size_t>(block.slot)], block, width);
             },
             [](const sae::detail::StreamBlock&, const auto&, Index) {}, [](const sae::detail::StreamBlock&) {});
     }

@@ -200,7 +200,7 @@ TEST_CASE("The encoder's tile product equals Eigen's product to the bit", "[para
             INFO("rows " << rows << ", cols " << cols << ", depth " << depth);
             const auto lhs = lhs_all.block(3, 2, rows, depth);
             const auto rhs = rhs_all.block(1, 5, depth, cols);
-            Matrix<Scalar> expected = start, serial = start, in_region = start;
+            Matrix<Scalar> expected = start, serial = start;
             expected.block(4, 7, rows, cols).noalias() += lhs * rhs;
             sae::detail::add_tile_product(lhs, rhs, serial.block(4, 7, rows, cols));
             CHECK(serial == expected);

@@ -92,6 +92,15 @@ inline std::size_t stream_state_index(const StreamBlock& where) {
            static_cast<std::size_t>(where.position);
 }
 
+/// The [block.count, width] top-left corner of a thread's tile buffer, which is kept
+/// full-size ([stream_block_rows, stream_chunk_cols]): resized per block, it would be
+/// reallocated for a short last block and again for the next full one.
+template <class Scalar>
+auto stream_tile(Matrix<Scalar>& tile, const StreamBlock& block, Index width) {
+    if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
+    return tile.topLeftCorner(block.count, width);
+}
+
 /// One thread's packed operands for its group (tile_product.hpp): grow-only, kept from
 /// one group to the next.
 template <class Scalar>
@@ -106,8 +115,8 @@ struct GroupPacking {
 /// consecutive blocks (at least as many groups as threads, where there are as many
 /// blocks; one block each when W_enc fits in L2), one task per group (parallel_for). A task
 ///  1. calls `start_block(where)` for each of its blocks, which readies the block's
-///     state and returns its rows of x - b_dec ([count, d_in], row major, unit inner stride; valid until the
-///     task ends), and packs them;
+///     state and returns its rows of x - b_dec ([count, d_in], row major, unit inner
+///     stride; valid until the task ends), and packs them;
 ///  2. for each chunk of stream_chunk_cols latents starting at c0: packs
 ///     W_enc[:, c0 .. c0 + width) once, then for each block writes the tile
 ///     `tile_of(where, c0, width)` (a writable [count, width] block) =
@@ -252,9 +261,7 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
         return centred_block;
     };
     const auto tile_of = [&](const StreamBlock& block, Index, Index width) {
-        Matrix<Scalar>& tile = tiles[static_cast<std::size_t>(block.slot)];
-        if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
-        return tile.topLeftCorner(block.count, width);
+        return stream_tile(tiles[static_cast<std::size_t>(block.slot)], block, width);
     };
     const auto consume = [&](const StreamBlock& block, const auto& tile, Index c0) {
         activation.select_chunk(selections[stream_state_index(block)], tile, c0);

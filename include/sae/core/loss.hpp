@@ -14,14 +14,14 @@
 ///     inference's Autoencoder::encode_sparse): the batch is cut into blocks of
 ///     `stream_block_rows` rows (in groups of consecutive blocks, one task each, in
 ///     parallel) and every block's pre-activations are made `stream_chunk_cols` latents
-///     at a time by a small GEMM whose result stays in cache. Activations that select each row on its own
-///     (`selects_rows_independently`: TopK, ReluL1) consume the chunks as they come, so
-///     the dense [batch, d_sae] matrix never exists; the others (BatchTopK selects over
-///     the whole batch, JumpReLU's backward reads pre-activations near the threshold)
-///     get it written out. AuxK's dead-latent selection is streamed the same way.
-///     The decoder, dL/dx_hat and dL/df then touch only the active latents of each row
-///     (O(batch * active * d_in)); the sparse code's transpose (`LatentBlockIndex`) lists each
-///     latent's rows for the next step.
+///     at a time by a small GEMM whose result stays in cache. Activations that select
+///     each row on its own (`selects_rows_independently`: TopK, ReluL1) consume the
+///     chunks as they come, so the dense [batch, d_sae] matrix never exists; the others
+///     (BatchTopK selects over the whole batch, JumpReLU's backward reads
+///     pre-activations near the threshold) get it written out. AuxK's dead-latent
+///     selection is streamed the same way. The decoder, dL/dx_hat and dL/df then touch
+///     only the active latents of each row (O(batch * active * d_in)); the sparse
+///     code's transpose (`LatentBlockIndex`) lists each latent's rows for the next step.
 ///  2. `latent_block_gradient(b)` forms the gradient of the `latent_block_size` latents
 ///     of block b alone — their decoder rows, encoder columns and encoder biases — from
 ///     the rows where they are active, visited in row order (a row active for several of
@@ -282,9 +282,7 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     };
     const auto tile_of = [&](const StreamBlock& block, Index c0, Index width) {
         if constexpr (streamed) {
-            Matrix<Scalar>& tile = scratch.tiles[static_cast<std::size_t>(block.slot)];
-            if (tile.rows() != stream_block_rows || tile.cols() != stream_chunk_cols) tile.resize(stream_block_rows, stream_chunk_cols);
-            return tile.topLeftCorner(block.count, width);
+            return stream_tile(scratch.tiles[static_cast<std::size_t>(block.slot)], block, width);
         } else {
             return cache.pre.block(block.first, c0, block.count, width);
         }

@@ -56,7 +56,6 @@ struct TileBlocking {
     Index mc = 0;  ///< columns (latents) per panel
     Index nc = 0;  ///< rows per panel
     bool operator==(const TileBlocking& other) const { return kc == other.kc && mc == other.mc && nc == other.nc; }
-    bool operator!=(const TileBlocking& other) const { return !(*this == other); }
 };
 
 template <class Scalar>
