@@ -31,11 +31,12 @@
 ///   dD/dw_a,i = 1 / (P ||w_a,i||) * ( sum_t s_t u_b,j - (sum_t s_t c_t) u_a,i ),
 ///   c_t = u_a,i . u_b,j,   s_t = -1 / |match| (one_to_one) or -0.5 / |match a->b or b->a|,
 ///
-/// with P the number of pairs. So each gradient row is written once, the partner rows
-/// are read once per term, up to eight side by side (row_streams.hpp: more cache
-/// misses in flight), and normalised on the fly (no normalised copy of the
-/// decoders between refreshes), and the rows of all members are spread over the
-/// threads. The per-row term lists (an index rebuilt whenever a matching changes) are in
+/// with P the number of pairs. So each gradient row is written once, and the partner
+/// rows are read once per term: their norms come first from one streaming pass over
+/// all members (no normalised copy of the decoders between refreshes), and then each
+/// partner row gives its cosine and its share of the sum in the same read, up to eight
+/// side by side (row_streams.hpp: more cache misses in flight), while the next row's
+/// partners are prefetched. The rows of all members are spread over the threads. The per-row term lists (an index rebuilt whenever a matching changes) are in
 /// a fixed order, and the matched cosines of each pair are kept in fixed slots and
 /// summed afterwards in match order, so no result depends on the number of threads.
 ///
@@ -354,6 +355,7 @@ private:
             for (Index first = 0; first < decoders[x]->rows(); first += block_rows) tasks_.push_back({static_cast<Index>(x), first});
         }
         const Index width = decoders.front()->cols();
+        compute_row_norms(decoders, block_rows);
         scratch_.resize(static_cast<std::size_t>(detail::available_threads()));
         for (RowVector<Scalar>& row : scratch_) row.resize(width);
         detail::parallel_for(static_cast<Index>(tasks_.size()), [&](Index task, int slot) {
@@ -364,12 +366,20 @@ private:
             const MemberTerms& index = members_[member];
             RowVector<Scalar>& partner_sum = scratch_[static_cast<std::size_t>(slot)];
             const Index last = std::min(first + block_rows, own.rows());
+            const auto partner_row = [&](const Term& term) {
+                return decoders[static_cast<std::size_t>(term.partner)]->row(term.partner_row).data();
+            };
             const Scalar* rows[detail::max_row_streams];
             std::size_t row_terms[detail::max_row_streams];
-            Scalar dots[detail::max_row_streams], squares[detail::max_row_streams], coefficients[detail::max_row_streams];
+            Scalar dots[detail::max_row_streams], partner_norms[detail::max_row_streams], coefficients[detail::max_row_streams];
             for (Index i = first; i < last; ++i) {
                 const std::size_t begin = index.row_start[static_cast<std::size_t>(i)];
                 const std::size_t end = index.row_start[static_cast<std::size_t>(i) + 1];
+                // The next row's partners are read while this row's are summed.
+                if (i + 1 < last) {
+                    const std::size_t next_end = index.row_start[static_cast<std::size_t>(i) + 2];
+                    for (std::size_t t = end; t < next_end; ++t) detail::prefetch_row_start(partner_row(index.terms[t]), width);
+                }
                 if (begin == end) {
                     if (gradient != nullptr && output == GradientOutput::overwrite) gradient->row(i).setZero();
                     continue;
@@ -377,6 +387,7 @@ private:
                 const auto w = own.row(i);
                 const Scalar norm = std::max(w.norm(), Scalar(1e-12));
                 partner_sum.setZero();
+                Scalar* sum = gradient != nullptr ? partner_sum.data() : nullptr;
                 Scalar along = 0;  // sum of share * weight * cosine
                 // The row's terms, max_row_streams partner rows at a time (row_streams.hpp).
                 for (std::size_t t = begin; t < end;) {
@@ -384,21 +395,19 @@ private:
                     for (; t < end && count < detail::max_row_streams; ++t) {
                         const Term& term = index.terms[t];
                         if (gradient == nullptr && recorder_[static_cast<std::size_t>(term.pair)] != x) continue;
-                        rows[count] = decoders[static_cast<std::size_t>(term.partner)]->row(term.partner_row).data();
+                        rows[count] = partner_row(term);
+                        partner_norms[count] = row_norms_[static_cast<std::size_t>(term.partner)][static_cast<std::size_t>(term.partner_row)];
+                        coefficients[count] = static_cast<Scalar>(pair_weight * term.share) / partner_norms[count];
                         row_terms[count++] = t;
                     }
                     if (count == 0) continue;
-                    detail::dots_and_squares(w.data(), rows, count, width, dots, squares);
+                    detail::dots_and_scaled_sum(w.data(), rows, coefficients, count, width, dots, sum);
                     for (int r = 0; r < count; ++r) {
                         const Term& term = index.terms[row_terms[r]];
-                        const Scalar partner_norm = std::max(std::sqrt(squares[r]), Scalar(1e-12));
-                        const Scalar cosine = dots[r] / (norm * partner_norm);
+                        const Scalar cosine = dots[r] / (norm * partner_norms[r]);
                         if (recorder_[static_cast<std::size_t>(term.pair)] == x) term_cosines_[term.slot] = cosine;
-                        const Scalar step = static_cast<Scalar>(pair_weight * term.share);
-                        coefficients[r] = step / partner_norm;
-                        along += step * cosine;
+                        along += static_cast<Scalar>(pair_weight * term.share) * cosine;
                     }
-                    if (gradient != nullptr) detail::add_scaled_rows(rows, coefficients, count, width, partner_sum.data());
                 }
                 if (gradient == nullptr) continue;
                 if (output == GradientOutput::overwrite) {
@@ -406,6 +415,27 @@ private:
                 } else {
                     gradient->row(i).noalias() += (partner_sum - (along / norm) * w) / norm;
                 }
+            }
+        });
+    }
+
+    /// row_norms_[m][j] = max(||row j of member m||, 1e-12), in blocks of rows on the
+    /// threads: one streaming read of every decoder, so that the pass knows each
+    /// partner's scale before it reads the partner (and reads it once).
+    void compute_row_norms(const std::vector<const Matrix<Scalar>*>& decoders, Index block_rows) {
+        row_norms_.resize(decoders.size());
+        norm_tasks_.clear();
+        for (std::size_t x = 0; x < decoders.size(); ++x) {
+            row_norms_[x].resize(static_cast<std::size_t>(decoders[x]->rows()));
+            for (Index first = 0; first < decoders[x]->rows(); first += block_rows) norm_tasks_.push_back({static_cast<Index>(x), first});
+        }
+        detail::parallel_for(static_cast<Index>(norm_tasks_.size()), [&](Index task, int) {
+            const std::size_t x = static_cast<std::size_t>(norm_tasks_[static_cast<std::size_t>(task)][0]);
+            const Matrix<Scalar>& rows = *decoders[x];
+            const Index first = norm_tasks_[static_cast<std::size_t>(task)][1], last = std::min(first + block_rows, rows.rows());
+            for (Index j = first; j < last; ++j) {
+                const Scalar norm = std::sqrt(detail::chunked_square_sum(rows.row(j).data(), rows.cols()));
+                row_norms_[x][static_cast<std::size_t>(j)] = std::max(norm, Scalar(1e-12));
             }
         });
     }
@@ -429,6 +459,8 @@ private:
     std::vector<Index> term_rows_;               ///< the members' row counts the index was built for
     bool terms_current_ = false;
     std::vector<std::array<Index, 2>> tasks_;    ///< (member, first row) of each block of a pass
+    std::vector<std::array<Index, 2>> norm_tasks_;  ///< the same for compute_row_norms, over every member
+    std::vector<std::vector<Scalar>> row_norms_; ///< per member and row, this evaluate: see compute_row_norms
     std::vector<RowVector<Scalar>> scratch_;     ///< per thread: the sum over a row's partners
 };
 

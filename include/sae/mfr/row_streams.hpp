@@ -5,7 +5,9 @@
 /// member, its matched partner rows in the other members: rows of 3 KiB (at d = 768)
 /// in an order no prefetcher can guess. Read one after the other, each row's misses
 /// wait on the previous row's arithmetic; read side by side, up to `max_row_streams`
-/// rows have misses in flight at once.
+/// rows have misses in flight at once. A row's dot with the own row and its scaled
+/// share of the sum are taken in the same read (its scale is known beforehand), so
+/// each partner row crosses the memory bus once.
 ///
 /// The sums run over chunks of one cache line (a fixed-size Eigen array, one AVX-512
 /// register of float), so the rounding depends only on the row length, not on the
@@ -15,11 +17,12 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <type_traits>
 
 namespace sae::detail {
 
-/// Most rows one call reads side by side (each needs two accumulators in registers).
+/// Most rows one call reads side by side (each needs an accumulator in a register).
 inline constexpr int max_row_streams = 8;
 
 /// Calls `work(std::integral_constant<int, count>{})` for 1 <= count <= Max, so that
@@ -38,48 +41,60 @@ void with_row_count(int count, Work&& work) {
 template <class Scalar>
 using CacheLineChunk = Eigen::Array<Scalar, 64 / static_cast<int>(sizeof(Scalar)), 1>;
 
-template <class Scalar, int Count>
-void dots_and_squares_of(const Scalar* own, const Scalar* const* rows, Index width, Scalar* dots, Scalar* squares) {
+/// Sum of squares of row[0 .. width), in the chunks the kernels below use (so a row's
+/// norm comes out the same wherever it is taken).
+template <class Scalar>
+Scalar chunked_square_sum(const Scalar* row, Index width) {
     using Chunk = CacheLineChunk<Scalar>;
-    using Read = Eigen::Map<const Chunk, Eigen::Unaligned>;
     constexpr Index lanes = Chunk::RowsAtCompileTime;
-    Chunk dot[Count], square[Count];
-    for (int t = 0; t < Count; ++t) {
-        dot[t].setZero();
-        square[t].setZero();
-    }
+    Chunk square = Chunk::Zero();
     const Index full = width - width % lanes;
     for (Index k = 0; k < full; k += lanes) {
-        const Chunk w = Read(own + k);
-        for (int t = 0; t < Count; ++t) {
-            const Chunk v = Read(rows[t] + k);
-            dot[t] += w * v;
-            square[t] += v * v;
-        }
+        const Chunk v = Eigen::Map<const Chunk, Eigen::Unaligned>(row + k);
+        square += v * v;
     }
-    for (int t = 0; t < Count; ++t) {
-        Scalar d = dot[t].sum(), s = square[t].sum();
-        for (Index k = full; k < width; ++k) {
-            d += own[k] * rows[t][k];
-            s += rows[t][k] * rows[t][k];
-        }
-        dots[t] = d;
-        squares[t] = s;
-    }
+    Scalar sum = square.sum();
+    for (Index k = full; k < width; ++k) sum += row[k] * row[k];
+    return sum;
 }
 
+/// One pass over rows[0 .. Count): dots[t] = own . rows[t], and, when `out` is not null,
+/// out += sum over t of coefficients[t] * rows[t] (the rows summed first, chunk by chunk,
+/// then added to out).
 template <class Scalar, int Count>
-void add_scaled_rows_of(const Scalar* const* rows, const Scalar* coefficients, Index width, Scalar* out) {
+void dots_and_scaled_sum_of(const Scalar* own, const Scalar* const* rows, const Scalar* coefficients, Index width,
+                            Scalar* dots, Scalar* out) {
     using Chunk = CacheLineChunk<Scalar>;
     using Read = Eigen::Map<const Chunk, Eigen::Unaligned>;
     constexpr Index lanes = Chunk::RowsAtCompileTime;
+    Chunk dot[Count];
+    for (int t = 0; t < Count; ++t) dot[t].setZero();
     const Index full = width - width % lanes;
-    for (Index k = 0; k < full; k += lanes) {
-        Eigen::Map<Chunk, Eigen::Unaligned> target(out + k);
-        Chunk sum = coefficients[0] * Read(rows[0] + k);
-        for (int t = 1; t < Count; ++t) sum += coefficients[t] * Read(rows[t] + k);
-        target += sum;
+    if (out != nullptr) {
+        for (Index k = 0; k < full; k += lanes) {
+            const Chunk w = Read(own + k);
+            const Chunk first = Read(rows[0] + k);
+            dot[0] += w * first;
+            Chunk sum = coefficients[0] * first;
+            for (int t = 1; t < Count; ++t) {
+                const Chunk v = Read(rows[t] + k);
+                dot[t] += w * v;
+                sum += coefficients[t] * v;
+            }
+            Eigen::Map<Chunk, Eigen::Unaligned>(out + k) += sum;
+        }
+    } else {
+        for (Index k = 0; k < full; k += lanes) {
+            const Chunk w = Read(own + k);
+            for (int t = 0; t < Count; ++t) dot[t] += w * Read(rows[t] + k);
+        }
     }
+    for (int t = 0; t < Count; ++t) {
+        Scalar d = dot[t].sum();
+        for (Index k = full; k < width; ++k) d += own[k] * rows[t][k];
+        dots[t] = d;
+    }
+    if (out == nullptr) return;
     for (Index k = full; k < width; ++k) {
         Scalar sum = coefficients[0] * rows[0][k];
         for (int t = 1; t < Count; ++t) sum += coefficients[t] * rows[t][k];
@@ -88,20 +103,24 @@ void add_scaled_rows_of(const Scalar* const* rows, const Scalar* coefficients, I
 }
 
 /// For the `count` rows rows[0 .. count) (1 <= count <= max_row_streams), each `width`
-/// long: dots[t] = own . rows[t] and squares[t] = rows[t] . rows[t], in one pass.
+/// long, in one pass: dots[t] = own . rows[t], and unless `out` is null
+/// out[0 .. width) += sum over t of coefficients[t] * rows[t][0 .. width).
 template <class Scalar>
-void dots_and_squares(const Scalar* own, const Scalar* const* rows, int count, Index width, Scalar* dots, Scalar* squares) {
+void dots_and_scaled_sum(const Scalar* own, const Scalar* const* rows, const Scalar* coefficients, int count,
+                         Index width, Scalar* dots, Scalar* out) {
     with_row_count<max_row_streams>(count, [&](auto rows_at_once) {
-        dots_and_squares_of<Scalar, decltype(rows_at_once)::value>(own, rows, width, dots, squares);
+        dots_and_scaled_sum_of<Scalar, decltype(rows_at_once)::value>(own, rows, coefficients, width, dots, out);
     });
 }
 
-/// out[0 .. width) += sum over t < count of coefficients[t] * rows[t][0 .. width).
+/// Asks the caches for the first lines of `row`: the rows a pass reads next start where
+/// no prefetcher can guess, and the hardware's own takes over after a few lines.
 template <class Scalar>
-void add_scaled_rows(const Scalar* const* rows, const Scalar* coefficients, int count, Index width, Scalar* out) {
-    with_row_count<max_row_streams>(count, [&](auto rows_at_once) {
-        add_scaled_rows_of<Scalar, decltype(rows_at_once)::value>(rows, coefficients, width, out);
-    });
+void prefetch_row_start(const Scalar* row, Index width) {
+    constexpr Index lines = 4;
+    const char* bytes = reinterpret_cast<const char*>(row);
+    const Index length = width * static_cast<Index>(sizeof(Scalar));
+    for (Index offset = 0; offset < std::min(lines * 64, length); offset += 64) __builtin_prefetch(bytes + offset, 0, 3);
 }
 
 }  // namespace sae::detail
