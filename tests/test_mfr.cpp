@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -206,7 +207,14 @@ TEST_CASE("MFR penalty on the pairs of some members only", "[mfr][penalty]") {
 
 TEST_CASE("MFR penalty: the per-member pass equals the pair-by-pair formula", "[mfr][penalty][gradients]") {
     const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
-    const Decoders decoders = uneven_decoders(5, 40);
+    // Reversed, member 0 is not the largest: rows of the others that no row of member 0
+    // is matched with are visited after the clusters of member 0's rows (build_visit_order).
+    const bool reversed = GENERATE(false, true);
+    const Decoders decoders = [&] {
+        Decoders in_order = uneven_decoders(5, 40);
+        if (reversed) std::reverse(in_order.begin(), in_order.end());
+        return in_order;
+    }();
     const double weight = 0.8;
     const PairwiseReference reference = pairwise_reference(decoders, mode, weight);
 
