@@ -145,6 +145,24 @@ TEST_CASE("MFR penalty of a hand-built pair", "[mfr][penalty]") {
     CHECK_THAT(penalty.evaluate({&a, &c}, true, 1.0, {}), WithinAbs(0.0, 1e-12));
 }
 
+TEST_CASE("MFR penalty: a non-finite decoder entry is named before any matching", "[mfr][penalty]") {
+    const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
+    const auto bad = GENERATE(std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity());
+    std::vector<sae::Matrix<float>> decoders;
+    for (std::uint64_t m = 0; m < 3; ++m) decoders.push_back(sae::test::gaussian_matrix<float>(4, 6, 70 + m));
+    decoders[1](2, 3) = bad;
+    sae::MfrPenalty<float> penalty(3, mode);
+    CHECK_THROWS_AS(penalty.evaluate({&decoders[0], &decoders[1], &decoders[2]}, true, 1.0, {}), sae::numeric_error);
+    CHECK_THROWS_WITH(penalty.evaluate({&decoders[0], &decoders[1], &decoders[2]}, true, 1.0, {}),
+                      Catch::Contains("MfrPenalty: decoder 1 (2, 3) = ") && Catch::Contains("is not finite"));
+    // A finite row whose squared norm overflows float has no direction (a zero row, as
+    // for a zero row): cosine 0 with everything, no error.
+    decoders[1](2, 3) = 0.0f;
+    decoders[1].row(2).setConstant(1e20f);
+    const double value = penalty.evaluate({&decoders[0], &decoders[1], &decoders[2]}, true, 1.0, {});
+    CHECK(std::isfinite(value));
+}
+
 TEST_CASE("MFR penalty gradient matches finite differences", "[mfr][penalty][gradients]") {
     const auto mode = GENERATE(sae::MatchingMode::one_to_one, sae::MatchingMode::max_cosine);
     // Three members with different sizes and row norms; the matching is frozen after

@@ -139,18 +139,29 @@ Matrix<typename DA::Scalar> cosine_similarity(const Eigen::MatrixBase<DA>& a, co
     return cosines;
 }
 
+namespace detail {
+
+/// match_features for cosines the caller knows to be finite (MfrPenalty's, made from
+/// finite decoders: checking its n x d decoders costs far less than its n x n cosines).
+template <class Scalar>
+FeatureMatch match_finite_features(const Matrix<Scalar>& cosines, MatchingMode mode, AssignmentWarmStart* warm) {
+    switch (mode) {
+        case MatchingMode::one_to_one:
+            return match_one_to_one(cosines, warm);
+        case MatchingMode::max_cosine:
+            return match_max_cosine(cosines);
+    }
+    throw config_error("match_features: unknown MatchingMode " + std::to_string(static_cast<int>(mode)));
+}
+
+}  // namespace detail
+
 /// Pair the rows of A with the rows of B from their cosine matrix [na, nb]; `warm`
 /// warm-starts (and is updated by) the one_to_one assignment (see the file abstract).
 template <class Scalar>
 FeatureMatch match_features(const Matrix<Scalar>& cosines, MatchingMode mode, AssignmentWarmStart* warm = nullptr) {
     detail::assignment_require_finite(cosines, "match_features: cosines");
-    switch (mode) {
-        case MatchingMode::one_to_one:
-            return detail::match_one_to_one(cosines, warm);
-        case MatchingMode::max_cosine:
-            return detail::match_max_cosine(cosines);
-    }
-    throw config_error("match_features: unknown MatchingMode " + std::to_string(static_cast<int>(mode)));
+    return detail::match_finite_features(cosines, mode, warm);
 }
 
 /// Mean of the cosines of the matched pairs.

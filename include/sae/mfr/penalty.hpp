@@ -240,6 +240,12 @@ private:
         }
         if (stale.empty()) return;
         terms_current_ = false;  // first: a failing rematch may leave some pairs changed
+        // Finite decoders give finite unit directions (a row whose norm overflows becomes
+        // zero) and so finite cosines: checking the n x d decoders here spares the
+        // matching its check of every n x n cosine matrix, and names the member.
+        for (std::size_t i = 0; i < decoders.size(); ++i) {
+            if (involved[i] != 0) detail::assignment_require_finite(*decoders[i], "MfrPenalty: decoder " + std::to_string(i) + " ");
+        }
         // Normalised copies exist only during a refresh: the GEMMs want them, the steps
         // in between do not.
         std::vector<Matrix<Scalar>> directions(decoders.size());
@@ -265,10 +271,10 @@ private:
     void rematch(Pair& pair, const Matrix<Scalar>& u, const Matrix<Scalar>& v, Matrix<Scalar>& cosines) const {
         cosines.resize(u.rows(), v.rows());
         cosines.noalias() = u * v.transpose();
-        pair.a_to_b = match_features(cosines, mode_, &pair.warm);
+        pair.a_to_b = detail::match_finite_features(cosines, mode_, &pair.warm);
         if (mode_ == MatchingMode::max_cosine) {
             const Matrix<Scalar> transposed = cosines.transpose();
-            pair.b_to_a = match_features(transposed, mode_);
+            pair.b_to_a = detail::match_finite_features(transposed, mode_, nullptr);
         } else {
             pair.b_to_a = FeatureMatch{};
         }
