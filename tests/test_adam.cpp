@@ -225,6 +225,9 @@ TEMPLATE_TEST_CASE("Adam: rejects bad settings and bad gradients", "[adam]", flo
         CHECK_THROWS_AS(adam.step(views("w", p, g), nan), sae::config_error);
         CHECK_THROWS_AS(adam.step({sae::make_parameter_view("w", p, g), sae::make_parameter_view("w", p, g)}, 1e-3),
                         sae::config_error);
+        // begin_step compares every pair of names, not only neighbours.
+        CHECK_THROWS_WITH(adam.begin_step({{"a", 2}, {"b", 2}, {"a", 2}}, 1e-3),
+                          Catch::Matchers::Contains("'a' appears twice"));
         g(1) = static_cast<Scalar>(nan);
         CHECK_THROWS_WITH(adam.step(views("w", p, g), 1e-3), Catch::Matchers::Contains("'w'"));
         CHECK_THROWS_AS(adam.step(views("w", p, g), 1e-3), sae::numeric_error);

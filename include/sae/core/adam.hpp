@@ -116,7 +116,7 @@ public:
         }
         std::vector<std::pair<std::string, Index>> shapes;
         for (const ParameterView<Scalar>& parameter : parameters) shapes.emplace_back(parameter.name, parameter.value.size());
-        const std::vector<ParameterStep> steps = begin_step(shapes, learning_rate);
+        const std::vector<ParameterStep>& steps = begin_step(shapes, learning_rate);
         for (std::size_t i = 0; i < parameters.size(); ++i) {
             // ParameterView holds Maps by value; writing through a copy writes the caller's memory.
             typename ParameterView<Scalar>::Flat value = parameters[i].value;
@@ -126,20 +126,24 @@ public:
 
     /// Start one step of the parameters named in `shapes` (name, element count); see the
     /// abstract. Nothing changes when it throws.
-    std::vector<ParameterStep> begin_step(const std::vector<std::pair<std::string, Index>>& shapes, double learning_rate) {
+    /// The steps are kept in the optimizer (a training step allocates nothing once the
+    /// states exist).
+    const std::vector<ParameterStep>& begin_step(const std::vector<std::pair<std::string, Index>>& shapes,
+                                                 double learning_rate) {
         check_learning_rate(learning_rate);
-        std::set<std::string> seen;
-        for (const auto& [name, size] : shapes) {
-            if (!seen.insert(name).second) {
-                throw config_error("Adam::step: parameter name '" + name + "' appears twice");
+        for (std::size_t i = 0; i < shapes.size(); ++i) {
+            // Pairwise: a handful of names, and no set to allocate.
+            for (std::size_t j = 0; j < i; ++j) {
+                if (shapes[j].first == shapes[i].first) {
+                    throw config_error("Adam::step: parameter name '" + shapes[i].first + "' appears twice");
+                }
             }
-            check_state_size(name, size);
+            check_state_size(shapes[i].first, shapes[i].second);
         }
-        std::vector<ParameterStep> steps;
-        steps.reserve(shapes.size());
-        for (const auto& [name, size] : shapes) steps.push_back(count_update(state_for(name, size), learning_rate));
+        steps_.clear();
+        for (const auto& [name, size] : shapes) steps_.push_back(count_update(state_for(name, size), learning_rate));
         ++steps_taken_;
-        return steps;
+        return steps_;
     }
 
     /// Forget all moments and counts: the next step behaves as a first step.
@@ -267,6 +271,7 @@ private:
 
     AdamConfig config_;
     std::map<std::string, State> states_;
+    std::vector<ParameterStep> steps_;  ///< the last begin_step's
     std::size_t steps_taken_ = 0;
 };
 

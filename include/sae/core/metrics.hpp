@@ -142,8 +142,8 @@ public:
                                " is negative or below a count");
         }
         fire_counts_ += rows_fired;
-        const Counts aged = tokens_since_fired_ + tokens;
-        tokens_since_fired_ = (rows_fired > 0).select(Counts::Zero(num_latents()), aged);
+        // In place, element by element: a training step calls this, and allocates nothing.
+        tokens_since_fired_ = (rows_fired > 0).select(std::int64_t(0), tokens_since_fired_ + tokens);
         tokens_seen_ += tokens;
     }
 
@@ -164,13 +164,22 @@ public:
 
     /// Latents that have not fired for more than dead_after_tokens() tokens.
     Eigen::Array<bool, Eigen::Dynamic, 1> dead_mask() const {
-        return tokens_since_fired_ > static_cast<std::int64_t>(dead_after_tokens_);
+        Eigen::Array<bool, Eigen::Dynamic, 1> mask;
+        dead_mask(mask);
+        return mask;
+    }
+
+    /// The same into `mask`, which is resized only when its size differs (so a caller
+    /// that keeps it, a training step, allocates nothing).
+    void dead_mask(Eigen::Array<bool, Eigen::Dynamic, 1>& mask) const {
+        mask = tokens_since_fired_ > static_cast<std::int64_t>(dead_after_tokens_);
     }
 
     /// Fraction of latents that are dead (0 for a tracker without latents).
     double dead_fraction() const {
         if (num_latents() == 0) return 0.0;
-        return static_cast<double>(dead_mask().count()) / static_cast<double>(num_latents());
+        const Index dead = (tokens_since_fired_ > static_cast<std::int64_t>(dead_after_tokens_)).count();
+        return static_cast<double>(dead) / static_cast<double>(num_latents());
     }
 
     const Counts& tokens_since_fired() const { return tokens_since_fired_; }

@@ -257,7 +257,8 @@ public:
             if (grad_norm_ > training_.max_grad_norm) scale = static_cast<Scalar>(training_.max_grad_norm / grad_norm_);
         }
         learning_rate_ = training_.learning_rate.at(step_);
-        const std::vector<typename Adam<Scalar>::ParameterStep> steps = adam_.begin_step(parameter_shapes(), learning_rate_);
+        if (parameter_shapes_.empty()) parameter_shapes_ = parameter_shapes();  // fixed by the model's configuration
+        const std::vector<typename Adam<Scalar>::ParameterStep>& steps = adam_.begin_step(parameter_shapes_, learning_rate_);
         const double norm = fused_update(coupling, dense, &steps, scale);
         if (!(training_.max_grad_norm > 0.0)) grad_norm_ = norm;
         if (model_.config().tied) model_.refresh_tied_decoder();
@@ -523,7 +524,8 @@ private:
     /// pass (gradient left in cache_) or in micro-batches (summed into dense_); and
     /// step_fire_counts_, the rows each latent fired in.
     LossBreakdown evaluate(const ConstMatrixRef<Scalar>& batch) {
-        const Eigen::Array<bool, Eigen::Dynamic, 1> dead = firing_.dead_mask();
+        firing_.dead_mask(dead_latents_);
+        const Eigen::Array<bool, Eigen::Dynamic, 1>& dead = dead_latents_;
         const double lambda = training_.sparsity.at(step_);
         const Index rows = batch.rows(), slices = micro_batches_for(rows);
         parameter_gradient_.setZero(model_.activation().parameter().size());
@@ -732,6 +734,8 @@ private:
     RowVector<Scalar> d_b_enc_sum_;         ///< micro-batch sums of dL/db_enc
     RowVector<Scalar> d_b_dec_sum_;         ///< micro-batch sums of dL/db_dec
     FiringTracker::Counts step_fire_counts_;  ///< per latent: rows of this step's batch it fired in
+    Eigen::Array<bool, Eigen::Dynamic, 1> dead_latents_;  ///< this step's dead latents (kept: a step allocates nothing)
+    std::vector<std::pair<std::string, Index>> parameter_shapes_;  ///< parameter_shapes(), made once
     std::vector<UpdateScratch> update_scratch_;
     std::vector<double> block_squares_;
     std::vector<char> block_fault_;  ///< per latent block: 0, or 1 + the index of the first non-finite part
