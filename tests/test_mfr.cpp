@@ -228,8 +228,11 @@ TEST_CASE("MFR penalty: the per-member pass equals the pair-by-pair formula", "[
     // Reversed, member 0 is not the largest: rows of the others that no row of member 0
     // is matched with are visited after the clusters of member 0's rows (build_visit_order).
     const bool reversed = GENERATE(false, true);
+    // 5: shorter than one cache-line chunk (8 doubles) of row_streams.hpp; 21: two chunks
+    // and a tail.
+    const Index width = GENERATE(Index(5), Index(21));
     const Decoders decoders = [&] {
-        Decoders in_order = uneven_decoders(5, 40);
+        Decoders in_order = uneven_decoders(width, 40);
         if (reversed) std::reverse(in_order.begin(), in_order.end());
         return in_order;
     }();
