@@ -39,9 +39,10 @@
 /// partners are prefetched. The rows of all members are spread over the threads, in
 /// clusters: a row of member 0, then its partners (build_visit_order). Once the members
 /// agree (their matchings compose), a cluster's partner rows are the cluster's own rows,
-/// already in cache: measured at 10 x 3072 x 768, 24.5 ms -> 17 ms a pass. The per-row term lists (an index rebuilt whenever a matching changes) are in
-/// a fixed order, and the matched cosines of each pair are kept in fixed slots and
-/// summed afterwards in match order, so no result depends on the number of threads.
+/// already in cache: measured at 10 x 3072 x 768, 24.5 ms -> 17 ms a pass. The per-row
+/// term lists (an index rebuilt whenever a matching changes) are in a fixed order, and
+/// the matched cosines of each pair are kept in fixed slots and summed afterwards in
+/// match order, so no result depends on the number of threads.
 ///
 /// Partial evaluation (a caller that owns only some members, e.g. an ensemble spread
 /// over processes): gradients[i] == nullptr asks for no gradient of member i. A pair
@@ -364,7 +365,7 @@ private:
     /// the time, not the numbers.
     void member_passes(const std::vector<const Matrix<Scalar>*>& decoders, double pair_weight,
                        const std::vector<Matrix<Scalar>*>& gradients, GradientOutput output) {
-        constexpr Index block_rows = 32, block_visits = 256;
+        constexpr Index block_visits = 256;
         active_.assign(decoders.size(), 0);
         for (std::size_t x = 0; x < decoders.size(); ++x) {
             const bool has_gradient = !gradients.empty() && gradients[x] != nullptr;
@@ -372,7 +373,7 @@ private:
             active_[x] = has_gradient || records;
         }
         const Index width = decoders.front()->cols();
-        compute_row_norms(decoders, block_rows);
+        compute_row_norms(decoders);
         scratch_.resize(static_cast<std::size_t>(detail::available_threads()));
         for (RowVector<Scalar>& row : scratch_) row.resize(width);
         const Index visits = static_cast<Index>(visit_order_.size());
@@ -475,7 +476,8 @@ private:
     /// row_norms_[m][j] = max(||row j of member m||, 1e-12), in blocks of rows on the
     /// threads: one streaming read of every decoder, so that the pass knows each
     /// partner's scale before it reads the partner (and reads it once).
-    void compute_row_norms(const std::vector<const Matrix<Scalar>*>& decoders, Index block_rows) {
+    void compute_row_norms(const std::vector<const Matrix<Scalar>*>& decoders) {
+        constexpr Index block_rows = 32;
         row_norms_.resize(decoders.size());
         norm_tasks_.clear();
         for (std::size_t x = 0; x < decoders.size(); ++x) {
