@@ -20,8 +20,10 @@
 #include "support/random_matrix.hpp"
 #include "support/state_equality.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -273,6 +275,79 @@ TEST_CASE("A tile product from packed operands equals Eigen's product to the bit
     const sae::detail::TileBlocking tile = sae::detail::tile_blocking<float>(256, 500, 768);
     CHECK(tile.mc < 500);
     CHECK(500 % tile.mc != 0);
+    const sae::detail::TileBlocking deep = sae::detail::tile_blocking<float>(300, 600, 2000);
+    CHECK(deep.kc < 2000);
+    CHECK(deep.nc < 300);
+    check_shapes(float{});
+    check_shapes(double{});
+}
+
+TEST_CASE("Rows packed minus an offset equal the packed differences to the bit", "[parallel][encode][tile_product]") {
+    // PackedTileRows::pack_difference (the encoder's x - b_dec, centred while packed)
+    // against pack() of the stored differences: the same panels, value for value, and so
+    // the same tiles. Row counts that leave 1 to 3 rows after the groups of 4, depths
+    // that leave a tail after the last whole packet, and (under fixed cache sizes) rows
+    // and depth split into several panels. Then its finiteness answer: a NaN or Inf in
+    // the rows (in a group of 4 and in a tail row, in a whole packet and in the depth
+    // tail), a non-finite offset, and a difference that overflows.
+    const auto check_shapes = [](auto scalar) {
+        using Scalar = decltype(scalar);
+        const Matrix<Scalar> rows_all = sae::test::gaussian_matrix<Scalar>(700, 2100, 7);
+        const Matrix<Scalar> columns_all = sae::test::gaussian_matrix<Scalar>(2100, 700, 8);
+        const sae::RowVector<Scalar> offset_all = sae::test::gaussian_matrix<Scalar>(1, 2100, 9);
+        const std::vector<std::array<Index, 3>> shapes{{256, 512, 256}, {37, 88, 24},  {242, 96, 251},
+                                                       {255, 64, 19},   {300, 600, 2000}};
+        for (const auto& shape : shapes) {
+            const Index rows = shape[0], cols = shape[1], depth = shape[2];
+            INFO("rows " << rows << ", cols " << cols << ", depth " << depth);
+            const sae::detail::TileBlocking blocking = sae::detail::tile_blocking<Scalar>(rows, cols, depth);
+            INFO("kc " << blocking.kc << ", mc " << blocking.mc << ", nc " << blocking.nc);
+            Matrix<Scalar> x = rows_all.block(3, 2, rows, depth);
+            sae::RowVector<Scalar> offset = offset_all.segment(2, depth);
+            const Matrix<Scalar> differences = x.rowwise() - offset;
+            sae::detail::PackedTileRows<Scalar> expected, fused;
+            sae::detail::PackedTileColumns<Scalar> columns;
+            expected.pack(differences, blocking);
+            CHECK(fused.pack_difference(x, offset, blocking));
+            bool same_panels = true;
+            for (Index e = 0; e * blocking.nc < rows; ++e) {
+                for (Index d = 0; d * blocking.kc < depth; ++d) {
+                    const Index size = std::min(blocking.kc, depth - d * blocking.kc) * std::min(blocking.nc, rows - e * blocking.nc);
+                    same_panels &= std::equal(expected.panel(d, e), expected.panel(d, e) + size, fused.panel(d, e));
+                }
+            }
+            CHECK(same_panels);
+            columns.pack(columns_all.block(1, 5, depth, cols), blocking);
+            Matrix<Scalar> tile_expected = Matrix<Scalar>::Zero(rows, cols), tile_fused = tile_expected;
+            sae::detail::add_packed_tile_product(expected, columns, tile_expected);
+            sae::detail::add_packed_tile_product(fused, columns, tile_fused);
+            CHECK(tile_fused == tile_expected);
+
+            const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN(), inf = std::numeric_limits<Scalar>::infinity();
+            for (const auto& spot : std::vector<std::array<Index, 2>>{{0, 0}, {rows / 2, depth / 2}, {rows - 1, depth - 1}}) {
+                INFO("non-finite at row " << spot[0] << ", column " << spot[1]);
+                for (Scalar bad : {nan, inf, -inf}) {
+                    const Scalar kept = x(spot[0], spot[1]);
+                    x(spot[0], spot[1]) = bad;
+                    CHECK_FALSE(fused.pack_difference(x, offset, blocking));
+                    x(spot[0], spot[1]) = kept;
+                }
+                const Scalar kept = offset(spot[1]);
+                offset(spot[1]) = nan;
+                CHECK_FALSE(fused.pack_difference(x, offset, blocking));
+                offset(spot[1]) = -std::numeric_limits<Scalar>::max();
+                const Scalar kept_x = x(spot[0], spot[1]);
+                x(spot[0], spot[1]) = std::numeric_limits<Scalar>::max();  // max - (-max) overflows
+                CHECK_FALSE(fused.pack_difference(x, offset, blocking));
+                x(spot[0], spot[1]) = kept_x;
+                offset(spot[1]) = kept;
+            }
+            CHECK(fused.pack_difference(x, offset, blocking));
+        }
+    };
+    check_shapes(float{});
+    check_shapes(double{});
+    CacheSizes fixed(48 * 1024, 2 * 1024 * 1024, 260 * 1024 * 1024);
     const sae::detail::TileBlocking deep = sae::detail::tile_blocking<float>(300, 600, 2000);
     CHECK(deep.kc < 2000);
     CHECK(deep.nc < 300);

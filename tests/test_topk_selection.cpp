@@ -96,6 +96,9 @@ void check_running_selection(std::uint64_t seed) {
                 } else {
                     top.offer_row(r, values, width, c0);
                 }
+                // settle_row may come at any time: after a row's last value (as
+                // TopK::select_chunk calls it) or, in some trials, after any chunk.
+                if (c0 + width == cols ? trial % 2 == 1 : trial % 4 == 1) top.settle_row(r);
             }
         }
         sae::SparseCodeBuilder<Scalar> out;

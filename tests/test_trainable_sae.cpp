@@ -400,6 +400,51 @@ sae::TrainingConfig clipped(double max_grad_norm) {
 
 }  // namespace
 
+TEST_CASE("Inference centres x while packing it, with the same code and errors", "[autoencoder][topk]") {
+    // At 1024 latents every chunk is whole, so the two full 256-row blocks of 600 rows
+    // are centred while packed (PackedTileRows::pack_difference) and the short last block
+    // through a stored x - b_dec. Expected: pre = (x - b_dec) W_enc + b_enc in double.
+    const Index rows = 600, d_in = 40, d_sae = 1024, k = 9;
+    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, false}, 6);
+    model.mutable_b_enc() = sae::RowVector<float>::Random(d_sae) * 0.1f;
+    model.mutable_b_dec() = sae::RowVector<float>::Random(d_in);
+    const sae::Matrix<float> x = sae::Matrix<float>::Random(rows, d_in);
+    const Eigen::MatrixXd pre = ((x.cast<double>().rowwise() - model.b_dec().cast<double>()) * model.W_enc().cast<double>()).rowwise() +
+                                model.b_enc().cast<double>();
+    sae::SparseCode<float> code;
+    model.encode_sparse(x, code);
+    int wrong = 0;
+    for (Index r = 0; r < rows; ++r) {
+        std::vector<double> sorted(static_cast<std::size_t>(d_sae));
+        for (Index c = 0; c < d_sae; ++c) sorted[static_cast<std::size_t>(c)] = pre(r, c);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        for (sae::SparseCode<float>::InnerIterator it(code, r); it; ++it) {
+            wrong += pre(r, it.col()) < sorted[static_cast<std::size_t>(k - 1)] - 1e-4;
+            wrong += std::abs(pre(r, it.col()) - it.value()) > 1e-4;
+        }
+    }
+    CHECK(wrong == 0);
+    CHECK(code.nonZeros() == rows * k);
+    // A column-major x is copied block by block, then centred the same way: same bits.
+    const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor> column_major = x;
+    sae::SparseCode<float> from_columns;
+    model.encode_sparse(column_major, from_columns);
+    CHECK(sae::Matrix<float>(from_columns) == sae::Matrix<float>(code));
+    // NaN/Inf named with its row in a packed block and in the short one.
+    for (const Index row : {Index(37), Index(300), Index(590)}) {
+        sae::Matrix<float> bad = x;
+        bad(row, 11) = std::numeric_limits<float>::quiet_NaN();
+        CHECK_THROWS_WITH(model.encode_sparse(bad, code), Catch::Contains("row " + std::to_string(row)));
+        bad(row, 11) = -std::numeric_limits<float>::infinity();
+        CHECK_THROWS_WITH(model.encode_sparse(bad, code), Catch::Contains("row " + std::to_string(row)));
+    }
+    sae::Autoencoder<float, sae::TopK> shifted = model;
+    shifted.mutable_b_dec()(5) = -3e38f;
+    sae::Matrix<float> large = x;
+    large(101, 5) = 3e38f;
+    CHECK_THROWS_WITH(shifted.encode_sparse(large, code), Catch::Contains("x - b_dec is not finite in row 101"));
+}
+
 TEST_CASE("A step cut into micro-batches equals the whole-batch step", "[training][micro_batches]") {
     SECTION("TopK with AuxK on dead latents, clipping and input normalisation") {
         sae::TrainingConfig training = clipped(0.05);

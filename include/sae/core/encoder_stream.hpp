@@ -101,6 +101,49 @@ auto stream_tile(Matrix<Scalar>& tile, const StreamBlock& block, Index width) {
     return tile.topLeftCorner(block.count, width);
 }
 
+/// Throws numeric_error for the first of `rows` (rows first, first + 1, ... of x) whose
+/// difference rows - b_dec is not finite: x's own NaN/Inf named by its row, as
+/// require_finite_rows does, or else x - b_dec itself (b_dec not finite, or the
+/// difference overflows).
+template <class Scalar, class Rows>
+[[noreturn]] void throw_non_finite_difference(const Rows& rows, Index first, const RowVector<Scalar>& b_dec, const char* where) {
+    for (Index r = 0; r < rows.rows(); ++r) {
+        if (((rows.row(r) - b_dec).array() * Scalar(0)).sum() != Scalar(0)) {
+            require_finite_rows(rows.middleRows(r, 1), first + r, where);
+            throw numeric_error(std::string(where) + ": x - b_dec is not finite in row " + std::to_string(first + r) +
+                                " (b_dec holds NaN or Inf, or the difference overflows)");
+        }
+    }
+    throw numeric_error(std::string(where) + ": x - b_dec is not finite in rows " + std::to_string(first) + " to " +
+                        std::to_string(first + rows.rows() - 1));
+}
+
+/// centred = rows - b_dec, where `rows` are rows first, first + 1, ... of x and `centred`
+/// is a writable block of the same shape, checked for NaN/Inf as it is written (one read
+/// of x instead of two); a non-finite difference throws (throw_non_finite_difference).
+template <class Scalar, class Rows, class Centred>
+void centre_finite_rows(const Rows& rows, Index first, const RowVector<Scalar>& b_dec, Centred&& centred,
+                        const char* where) {
+    for (Index r = 0; r < rows.rows(); ++r) {
+        centred.row(r) = rows.row(r) - b_dec;
+        if ((centred.row(r).array() * Scalar(0)).sum() != Scalar(0)) {
+            throw_non_finite_difference(rows.middleRows(r, rows.rows() - r), first + r, b_dec, where);
+        }
+    }
+}
+
+/// Whether stream_pre_activations subtracts b_dec itself. Training centres x on its own
+/// (it keeps x - b_dec for the encoder's gradient) and passes rows already centred;
+/// inference passes x's rows and b_dec, and a block whose every tile is made from packed
+/// operands is centred while its rows are packed (PackedTileRows::pack_difference), so
+/// x - b_dec is never stored: at 256 -> 512 that store and its re-read for packing were
+/// 3% of an encode of 10,000 rows.
+template <class Scalar>
+struct RowCentring {
+    const RowVector<Scalar>* b_dec = nullptr;  ///< subtracted from every row; null: the rows come centred
+    const char* where = "";                    ///< names the caller in the NaN/Inf error
+};
+
 /// One thread's packed operands for its group (tile_product.hpp): grow-only, kept from
 /// one group to the next.
 template <class Scalar>
@@ -108,6 +151,9 @@ struct GroupPacking {
     std::vector<PackedTileRows<Scalar>> rows = std::vector<PackedTileRows<Scalar>>(stream_group_blocks);
     PackedTileColumns<Scalar> columns;
     std::vector<Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>> centred;
+    /// Per position: x - b_dec of a block the stream centres but cannot pack whole
+    /// (RowCentring), kept full-size ([stream_block_rows, d_in]) like the tiles.
+    std::vector<Matrix<Scalar>> differences = std::vector<Matrix<Scalar>>(stream_group_blocks);
 };
 
 /// Streams the pre-activations of a batch of `rows` rows. The blocks of
@@ -115,8 +161,9 @@ struct GroupPacking {
 /// consecutive blocks (at least as many groups as threads, where there are as many
 /// blocks; one block each when W_enc fits in L2), one task per group (parallel_for). A task
 ///  1. calls `start_block(where)` for each of its blocks, which readies the block's
-///     state and returns its rows of x - b_dec ([count, d_in], row major, unit inner
-///     stride; valid until the task ends), and packs them;
+///     state and returns its rows of x - b_dec, or of x itself when `centring` names a
+///     b_dec ([count, d_in], row major, unit inner stride; valid until the task ends),
+///     and centres (checking for NaN/Inf) and packs them;
 ///  2. for each chunk of stream_chunk_cols latents starting at c0: packs
 ///     W_enc[:, c0 .. c0 + width) once, then for each block writes the tile
 ///     `tile_of(where, c0, width)` (a writable [count, width] block) =
@@ -128,7 +175,8 @@ struct GroupPacking {
 /// add_tile_product from the unpacked operands: the same numbers either way.
 template <class Scalar, class StartBlock, class TileOf, class Consume, class Finish>
 void stream_pre_activations(Index rows, const Matrix<Scalar>& W_enc, const RowVector<Scalar>& b_enc,
-                            StartBlock&& start_block, TileOf&& tile_of, Consume&& consume, Finish&& finish) {
+                            StartBlock&& start_block, TileOf&& tile_of, Consume&& consume, Finish&& finish,
+                            const RowCentring<Scalar>& centring = {}) {
     const Index d_in = W_enc.rows(), d_sae = W_enc.cols();
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     if (blocks == 0) return;
@@ -151,15 +199,34 @@ void stream_pre_activations(Index rows, const Matrix<Scalar>& W_enc, const RowVe
         const Index full_rows = where(0).count, full_width = std::min(stream_chunk_cols, d_sae);
         const TileBlocking blocking = tile_blocking<Scalar>(full_rows, full_width, d_in);
         const bool packable = tile_product_is_blocked(full_rows, full_width, d_in);
+        const bool every_chunk_packed = packable && d_sae % full_width == 0;
         packing.centred.clear();
         for (Index position = 0; position < count_blocks; ++position) {
-            const auto centred = start_block(where(position));
-            eigen_assert(centred.innerStride() == 1 && centred.rows() == where(position).count);
-            packing.centred.emplace_back(centred.data(), centred.rows(), centred.cols(),
-                                         Eigen::OuterStride<>(centred.outerStride()));
-            if (packable && where(position).count == full_rows) {
-                packing.rows[static_cast<std::size_t>(position)].pack(packing.centred.back(), blocking);
+            const StreamBlock block = where(position);
+            const std::size_t p = static_cast<std::size_t>(position);
+            const auto given = start_block(block);
+            eigen_assert(given.innerStride() == 1 && given.rows() == block.count);
+            const Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>> block_rows(
+                given.data(), given.rows(), given.cols(), Eigen::OuterStride<>(given.outerStride()));
+            const bool packed_rows = packable && block.count == full_rows;
+            if (centring.b_dec == nullptr) {
+                packing.centred.push_back(block_rows);
+            } else if (packed_rows && every_chunk_packed) {
+                // Every tile of this block comes from its packed rows: centre them there.
+                if (!packing.rows[p].pack_difference(block_rows, *centring.b_dec, blocking)) {
+                    throw_non_finite_difference(block_rows, block.first, *centring.b_dec, centring.where);
+                }
+                packing.centred.push_back(block_rows);  // keeps the positions; never read
+                continue;
+            } else {
+                Matrix<Scalar>& buffer = packing.differences[p];
+                if (buffer.rows() != stream_block_rows || buffer.cols() != d_in) buffer.resize(stream_block_rows, d_in);
+                auto centred = buffer.topRows(block.count);
+                centre_finite_rows<Scalar>(block_rows, block.first, *centring.b_dec, centred, centring.where);
+                packing.centred.emplace_back(centred.data(), centred.rows(), centred.cols(),
+                                             Eigen::OuterStride<>(centred.outerStride()));
             }
+            if (packed_rows) packing.rows[p].pack(packing.centred.back(), blocking);
         }
         for (Index c0 = 0; c0 < d_sae; c0 += stream_chunk_cols) {
             const Index width = std::min(stream_chunk_cols, d_sae - c0);
@@ -192,15 +259,15 @@ template <class Scalar, class Activation>
 struct EncodeWorkspace {
     static constexpr Index kept_code_entries = Index(1) << 22;
     std::vector<Matrix<Scalar>> tiles;  ///< per thread slot
-    std::vector<Matrix<Scalar>> centred;  ///< per (slot, position): stream_state_index
+    std::vector<Matrix<Scalar>> copies;  ///< per (slot, position): stream_state_index; x's rows, where x is not row major
     std::vector<typename Activation::RowSelection> selections;  ///< per (slot, position)
     std::vector<SparseCodeBuilder<Scalar>> parts;  ///< per block of rows
 
     void prepare(std::size_t threads, std::size_t blocks) {
         const std::size_t states = threads * static_cast<std::size_t>(stream_group_blocks);
         if (tiles.size() < threads) tiles.resize(threads);
-        if (centred.size() < states) {
-            centred.resize(states);
+        if (selections.size() < states) {
+            copies.resize(states);
             selections.resize(states);
         }
         parts.resize(blocks);
@@ -210,55 +277,44 @@ struct EncodeWorkspace {
     }
 };
 
-/// centred = rows - b_dec, where `rows` are rows first, first + 1, ... of x and `centred`
-/// is a writable block of the same shape; each centred row is checked for NaN/Inf while
-/// it is still in L1 (one read of x instead of two). A non-finite row throws
-/// numeric_error: x's own NaN/Inf named by its row, as require_finite_rows does, or else
-/// x - b_dec itself (b_dec not finite, or the difference overflows).
-template <class Scalar, class Rows, class Centred>
-void centre_finite_rows(const Rows& rows, Index first, const RowVector<Scalar>& b_dec, Centred&& centred,
-                        const char* where) {
-    for (Index r = 0; r < rows.rows(); ++r) {
-        centred.row(r) = rows.row(r) - b_dec;
-        if ((centred.row(r).array() * Scalar(0)).sum() != Scalar(0)) {
-            require_finite_rows(rows.middleRows(r, 1), first + r, where);
-            throw numeric_error(std::string(where) + ": x - b_dec is not finite in row " + std::to_string(first + r) +
-                                " (b_dec holds NaN or Inf, or the difference overflows)");
-        }
-    }
-}
-
 /// The sparse code of `x` [batch, d_in] under a streamed activation, block by block in
-/// parallel (stream_pre_activations): x's rows are centred and checked for NaN/Inf in
-/// per-block buffers (centre_finite_rows), their pre-activations made chunk by chunk and
-/// selected. Holds O(threads * stream_group_blocks * stream_block_rows * d_in) scratch
-/// besides the code (kept by the calling thread for its next call, EncodeWorkspace);
-/// nothing of size [batch, d_sae] or [batch, d_in].
+/// parallel (stream_pre_activations, which centres x's rows, checks them for NaN/Inf and
+/// packs them in one pass), their pre-activations made chunk by chunk and selected. An x
+/// that is not row major with unit inner stride is copied block by block first. Holds
+/// O(threads * stream_group_blocks * stream_block_rows * d_in) scratch besides the code
+/// (kept by the calling thread for its next call, EncodeWorkspace); nothing of size
+/// [batch, d_sae] or [batch, d_in].
 template <class Scalar, class Activation, class Derived>
 void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& W_enc, const RowVector<Scalar>& b_enc,
                      const RowVector<Scalar>& b_dec, const Activation& activation, SparseCode<Scalar>& code,
                      const char* where) {
     static_assert(streams_rows<Activation>::value, "encode_streamed: the activation does not select rows independently");
+    constexpr bool rows_in_place = bool(Derived::IsRowMajor) && (int(Derived::Flags) & Eigen::DirectAccessBit) != 0 &&
+                                   int(Derived::InnerStrideAtCompileTime) == 1;
     const Index rows = x.rows(), d_sae = W_enc.cols();
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     thread_local EncodeWorkspace<Scalar, Activation> workspace;
     workspace.prepare(static_cast<std::size_t>(available_threads()), static_cast<std::size_t>(std::max<Index>(blocks, 1)));
     // References, not `workspace` itself, go into the callbacks: a thread_local named
     // inside them would be the worker thread's own (empty) one.
-    std::vector<Matrix<Scalar>>& centred = workspace.centred;
+    std::vector<Matrix<Scalar>>& copies = workspace.copies;
     std::vector<Matrix<Scalar>>& tiles = workspace.tiles;
     std::vector<typename Activation::RowSelection>& selections = workspace.selections;
     std::vector<SparseCodeBuilder<Scalar>>& parts = workspace.parts;
     if (blocks == 0) parts[0].start(0, d_sae);
     const auto start_block = [&](const StreamBlock& block) {
-        Matrix<Scalar>& buffer = centred[stream_state_index(block)];
-        // Full-size buffers, of which a short last block uses the top rows: a resize would
-        // reallocate them twice per call.
-        if (buffer.rows() != stream_block_rows || buffer.cols() != x.cols()) buffer.resize(stream_block_rows, x.cols());
-        auto centred_block = buffer.topRows(block.count);
-        centre_finite_rows<Scalar>(x.middleRows(block.first, block.count), block.first, b_dec, centred_block, where);
         activation.start_rows(selections[stream_state_index(block)], block.count);
-        return centred_block;
+        if constexpr (rows_in_place) {
+            return x.derived().middleRows(block.first, block.count);
+        } else {
+            Matrix<Scalar>& buffer = copies[stream_state_index(block)];
+            // Full-size buffers, of which a short last block uses the top rows: a resize
+            // would reallocate them twice per call.
+            if (buffer.rows() != stream_block_rows || buffer.cols() != x.cols()) buffer.resize(stream_block_rows, x.cols());
+            auto copy = buffer.topRows(block.count);
+            copy = x.middleRows(block.first, block.count);
+            return copy;
+        }
     };
     const auto tile_of = [&](const StreamBlock& block, Index, Index width) {
         return stream_tile(tiles[static_cast<std::size_t>(block.slot)], block, width);
@@ -271,7 +327,7 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
         out.start(block.count, d_sae);
         activation.finish_rows(selections[stream_state_index(block)], out);
     };
-    stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish);
+    stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish, RowCentring<Scalar>{&b_dec, where});
     join_code_blocks(parts, d_sae, code);
     workspace.release_large_parts(code.nonZeros());
 }

@@ -152,6 +152,67 @@ struct TileKernel {
     static Index panels(Index size, Index panel) { return (size + panel - 1) / panel; }
 };
 
+/// What PackRows writes for `count` rows of `depth` values (row r at rows + r * stride),
+/// but of the differences rows - offset (offset: `depth` values), made on the way in;
+/// returns whether every difference is finite. The layout is gemm_pack_rhs's (ColMajor,
+/// no panel mode, nr = 4): each group of 4 rows interleaved by depth ([k][4], by Eigen's
+/// own 4-packet transposition where a packet holds a multiple of 4 values), then each
+/// remaining row alone. A difference is the same float subtraction either way, so the
+/// result equals PackRows of the stored differences to the bit (test_parallel.cpp).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+// PacketBlock<__m128, 4>: GCC notes that __m128's alignment attribute does not carry into
+// the template argument, as inside Eigen's own packing code (which silences it the same way).
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+template <class Scalar>
+bool pack_row_differences(Scalar* out, const Scalar* rows, Index stride, const Scalar* offset, Index depth, Index count) {
+    using namespace Eigen::internal;
+    using Packet = typename packet_traits<Scalar>::type;
+    constexpr Index packet = packet_traits<Scalar>::size;
+    static_assert(gebp_traits<Scalar, Scalar>::nr == 4, "pack_row_differences: Eigen's rhs packing of nr = 4 only");
+    // x * 0 is 0 for finite x and NaN for NaN or Inf: one sum says whether all are finite.
+    const Packet zero = pset1<Packet>(Scalar(0));
+    Packet times_zero = zero;
+    Scalar scalar_times_zero = 0;
+    Index written = 0;
+    Index r = 0;
+    for (; r + 4 <= count; r += 4) {
+        const Scalar* row[4] = {rows + r * stride, rows + (r + 1) * stride, rows + (r + 2) * stride, rows + (r + 3) * stride};
+        Index k = 0;
+        if constexpr (packet % 4 == 0) {
+            for (; k + packet <= depth; k += packet) {
+                const Packet shift = ploadu<Packet>(offset + k);
+                PacketBlock<Packet, 4> block;
+                for (int i = 0; i < 4; ++i) {
+                    block.packet[i] = psub(ploadu<Packet>(row[i] + k), shift);
+                    times_zero = padd(times_zero, pmul(block.packet[i], zero));
+                }
+                ptranspose(block);
+                for (int i = 0; i < 4; ++i) pstoreu(out + written + i * packet, block.packet[i]);
+                written += 4 * packet;
+            }
+        }
+        for (; k < depth; ++k) {
+            for (int i = 0; i < 4; ++i) {
+                out[written] = row[i][k] - offset[k];
+                scalar_times_zero += out[written++] * Scalar(0);
+            }
+        }
+    }
+    for (; r < count; ++r) {
+        const Scalar* row = rows + r * stride;
+        for (Index k = 0; k < depth; ++k) {
+            out[written] = row[k] - offset[k];
+            scalar_times_zero += out[written++] * Scalar(0);
+        }
+    }
+    return predux(times_zero) + scalar_times_zero == Scalar(0);
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /// Which operand of a tile product dst [rows, cols] += lhs [rows, depth] * rhs
 /// [depth, cols] a PackedTileOperand holds.
 enum class TileOperand {
@@ -174,14 +235,8 @@ public:
         eigen_assert(source.innerStride() == 1);
         using K = TileKernel<Scalar>;
         using Pack = std::conditional_t<holds_rows, typename K::PackRows, typename K::PackColumns>;
-        blocking_ = blocking;
-        extent_ = holds_rows ? source.rows() : source.cols();
-        depth_ = holds_rows ? source.cols() : source.rows();
-        const Index panel = std::min(extent_, holds_rows ? blocking.nc : blocking.mc), kc = blocking.kc;
-        slot_ = K::slot_size(panel, kc);
-        depth_panels_ = K::panels(depth_, kc);
-        const Index size = slot_ * depth_panels_ * K::panels(extent_, panel);
-        if (packed_.size() < size) packed_.resize(size);
+        const Index panel = shape(holds_rows ? source.rows() : source.cols(), holds_rows ? source.cols() : source.rows(), blocking);
+        const Index kc = blocking.kc;
         const typename K::SourceMapper mapper(source.data(), source.outerStride());
         Pack pack_panel;
         for (Index p0 = 0; p0 < extent_; p0 += panel) {
@@ -192,12 +247,48 @@ public:
             }
         }
     }
+
+    /// pack(source - offset) for TileOperand::rows, `offset` a row subtracted from every
+    /// row of `source` on the way in (the encoder's x - b_dec: the differences are never
+    /// stored unpacked); returns whether every difference is finite. The packed values
+    /// are pack()'s of the stored differences, to the bit (pack_row_differences).
+    template <class Source>
+    bool pack_difference(const Source& source, const RowVector<Scalar>& row_offset, const TileBlocking& blocking) {
+        static_assert(holds_rows && Source::IsRowMajor, "PackedTileOperand::pack_difference: row-major rows only");
+        eigen_assert(source.innerStride() == 1 && row_offset.size() == source.cols());
+        const Index panel = shape(source.rows(), source.cols(), blocking);
+        const Index kc = blocking.kc;
+        bool finite = true;
+        for (Index p0 = 0; p0 < extent_; p0 += panel) {
+            for (Index k2 = 0; k2 < depth_; k2 += kc) {
+                finite &= pack_row_differences(packed_.data() + offset(k2 / kc, p0 / panel), source.data() + p0 * source.outerStride() + k2,
+                                               source.outerStride(), row_offset.data() + k2, std::min(kc, depth_ - k2),
+                                               std::min(panel, extent_ - p0));
+            }
+        }
+        return finite;
+    }
     const TileBlocking& blocking() const { return blocking_; }
     Index extent() const { return extent_; }  ///< rows (TileOperand::rows) or cols (TileOperand::columns)
     Index depth() const { return depth_; }
     const Scalar* panel(Index depth_panel, Index extent_panel) const { return packed_.data() + offset(depth_panel, extent_panel); }
 
 private:
+    /// Sets the panel grid for an operand of `extent` rows or columns and `depth`, grows
+    /// the buffer to hold it, and returns the panel width along the extent.
+    Index shape(Index extent, Index depth, const TileBlocking& blocking) {
+        using K = TileKernel<Scalar>;
+        blocking_ = blocking;
+        extent_ = extent;
+        depth_ = depth;
+        const Index panel = std::min(extent_, holds_rows ? blocking.nc : blocking.mc);
+        slot_ = K::slot_size(panel, blocking.kc);
+        depth_panels_ = K::panels(depth_, blocking.kc);
+        const Index size = slot_ * depth_panels_ * K::panels(extent_, panel);
+        if (packed_.size() < size) packed_.resize(size);
+        return panel;
+    }
+
     Index offset(Index depth_panel, Index extent_panel) const { return (extent_panel * depth_panels_ + depth_panel) * slot_; }
 
     Eigen::Matrix<Scalar, Eigen::Dynamic, 1> packed_;  ///< Eigen's allocator aligns it for the kernel's packets

@@ -98,6 +98,13 @@ public:
         if (++size >= limit_) cut(row);
     }
 
+    /// Cuts `row` back to its best k now (emit_row would later): for a row whose last
+    /// value has arrived, while its candidates are still in L1. At 256 -> 512 a block's
+    /// rows are otherwise cut only after all 256 have been offered, from L2.
+    void settle_row(Index row) {
+        if (sizes_[static_cast<std::size_t>(row)] > k_) cut(row);
+    }
+
     /// Append the kept entries of `row` to `out` (increasing columns) and end the row.
     void emit_row(Index row, SparseCodeBuilder<Scalar>& out) {
         if (sizes_[static_cast<std::size_t>(row)] > k_) cut(row);
@@ -216,6 +223,8 @@ private:
     /// halves the range when the last step did not (so never more than twice bisection's
     /// 32 or 64 steps). A pivot with exactly k keys at or above it ends the search at once
     /// as an exact cut; its bound is then >= 1 (a pivot lies above the smallest key).
+    /// With AVX-512 the search ends as soon as at most 16 keys lie in [low, high]
+    /// (cut_within): a cut of 74 candidates then takes 3.2 counting passes, not 6.2.
     static Cut find_cut(const Key* keys, Index size, Index k) {
         Key low = std::numeric_limits<Key>::max(), high = std::numeric_limits<Key>::min();
         for (Index i = 0; i < size; ++i) {
@@ -225,6 +234,11 @@ private:
         Index count_low = size, count_above_high = 0;  // keys >= low, keys > high
         bool interpolate = true;
         while (low < high) {
+#if defined(__AVX512F__)
+            if constexpr (sizeof(Key) == 4) {
+                if (count_low - count_above_high <= width) return cut_within(keys, size, k, low, high, count_above_high);
+            }
+#endif
             const Key span = static_cast<Key>(high - low);
             Key step = static_cast<Key>(span / 2 + 1);  // bisection: middle in (low, high]
             if (interpolate) {
@@ -247,6 +261,53 @@ private:
         }
         return {low, count_low == k};
     }
+
+#if defined(__AVX512F__)
+    /// find_cut's end once at most 16 keys lie in [low, high], count_above_high keys
+    /// above it (AVX-512, 32-bit keys): the k-th largest key is the
+    /// (k - count_above_high)-th largest of those few, found in one register without
+    /// more passes over all keys. Each bracketed key's count of bracketed keys >= it
+    /// comes from comparing the register with its 15 rotations; the k-th largest is the
+    /// largest key whose count reaches that rank. Exact (k keys >= it) unless ties at it
+    /// reach further; a key of 0 is never called exact, as an exact bound must be >= 1.
+    static Cut cut_within(const Key* keys, Index size, Index k, Key low, Key high, Index count_above_high) {
+        const __m512i lows = _mm512_set1_epi32(static_cast<int>(low));
+        const __m512i highs = _mm512_set1_epi32(static_cast<int>(high));
+        alignas(64) Key bracket[2 * width];  // a 16-lane store may start at any of the first 16
+        unsigned m = 0;
+        for (Index i = 0; i < size; i += width) {
+            const Index n = std::min(width, size - i);
+            const __mmask16 valid = static_cast<__mmask16>(n == width ? 0xFFFFu : (1u << n) - 1u);
+            const __m512i group = _mm512_maskz_loadu_epi32(valid, keys + i);
+            const __mmask16 inside =
+                _mm512_mask_cmple_epu32_mask(_mm512_mask_cmpge_epu32_mask(valid, group, lows), group, highs);
+            _mm512_storeu_si512(bracket + m, _mm512_maskz_compress_epi32(inside, group));
+            m += static_cast<unsigned>(__builtin_popcount(inside));
+        }
+        const unsigned filled = (1u << m) - 1u;  // m <= 16
+        const __m512i v = _mm512_maskz_loadu_epi32(static_cast<__mmask16>(filled), bracket);
+        const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512i one = _mm512_set1_epi32(1);
+        __m512i at_least = one;  // each key counts itself
+        for (unsigned s = 1; s < static_cast<unsigned>(width); ++s) {
+            const __m512i source_lanes = _mm512_and_si512(_mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(s))),
+                                                          _mm512_set1_epi32(15));
+            const __m512i rotated = _mm512_permutexvar_epi32(source_lanes, v);
+            const __mmask16 both_filled = static_cast<__mmask16>(((filled >> s) | (filled << (16 - s))) & filled);
+            const __mmask16 not_below = _mm512_mask_cmpge_epu32_mask(both_filled, rotated, v);
+            at_least = _mm512_mask_add_epi32(at_least, not_below, at_least, one);
+        }
+        const __m512i rank = _mm512_set1_epi32(static_cast<int>(k - count_above_high));  // in [1, m]
+        const __mmask16 deep_enough = _mm512_mask_cmpge_epi32_mask(static_cast<__mmask16>(filled), at_least, rank);
+        alignas(64) Key candidates[width];
+        _mm512_store_si512(candidates, _mm512_maskz_mov_epi32(deep_enough, v));
+        const Key kth = *std::max_element(candidates, candidates + width);
+        const __mmask16 at_or_above_kth =
+            _mm512_mask_cmpge_epu32_mask(static_cast<__mmask16>(filled), v, _mm512_set1_epi32(static_cast<int>(kth)));
+        const Index at_or_above = count_above_high + __builtin_popcount(at_or_above_kth);
+        return {kth, at_or_above == k && kth > 0};
+    }
+#endif
 
     /// How many of keys[0, size) are >= bound.
     static Index count_at_least(const Key* keys, Index size, Key bound) {
@@ -411,7 +472,7 @@ public:
         bool relu = true;  ///< apply ReLU to the kept values (Gao et al.); false = MFR authors
     };
 
-    TopK(const Config& config, Index d_sae) : config_(config) { detail::check_k(architecture, config.k, d_sae); }
+    TopK(const Config& config, Index d_sae) : config_(config), d_sae_(d_sae) { detail::check_k(architecture, config.k, d_sae); }
 
     const Config& config() const { return config_; }
 
@@ -424,7 +485,12 @@ public:
     using RowSelection = detail::RunningTopK<Scalar>;
     void start_rows(RowSelection& selection, Index rows) const { selection.start(rows, config_.k, config_.relu); }
     void select_chunk(RowSelection& selection, const ConstMatrixRef<Scalar>& chunk, Index first_col) const {
-        for (Index r = 0; r < chunk.rows(); ++r) selection.offer_row(r, chunk.row(r).data(), chunk.cols(), first_col);
+        // A row's last chunk: cut it at once (RunningTopK::settle_row).
+        const bool last = first_col + chunk.cols() == d_sae_;
+        for (Index r = 0; r < chunk.rows(); ++r) {
+            selection.offer_row(r, chunk.row(r).data(), chunk.cols(), first_col);
+            if (last) selection.settle_row(r);
+        }
     }
     void finish_rows(RowSelection& selection, SparseCodeBuilder<Scalar>& out) const {
         for (Index r = 0; r < out.rows(); ++r) selection.emit_row(r, out);
@@ -436,6 +502,7 @@ public:
 
 private:
     Config config_;
+    Index d_sae_;  ///< a row's length: its last chunk ends here
     RowVector<Scalar> no_parameter_;
 };
 
