@@ -63,6 +63,29 @@ double train_and_measure(const typename Act<double>::Config& activation, const s
     return after;
 }
 
+/// A TopK model (no ReLU) with random biases, as the streamed-inference tests use.
+sae::Autoencoder<float, sae::TopK> model_with_biases(Index d_in, Index d_sae, Index k, std::uint64_t seed) {
+    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, false}, seed);
+    model.mutable_b_enc() = sae::RowVector<float>::Random(d_sae) * 0.1f;
+    model.mutable_b_dec() = sae::RowVector<float>::Random(d_in);
+    return model;
+}
+
+/// pre = (x - b_dec) W_enc + b_enc formed in double: the definition streamed inference
+/// selects from.
+Eigen::MatrixXd exact_pre_activations(const sae::Autoencoder<float, sae::TopK>& model, const sae::Matrix<float>& x) {
+    return ((x.cast<double>().rowwise() - model.b_dec().cast<double>()) * model.W_enc().cast<double>()).rowwise() +
+           model.b_enc().cast<double>();
+}
+
+/// The k-th largest entry of row r of `pre`, by a full sort.
+double kth_largest_in_row(const Eigen::MatrixXd& pre, Index r, Index k) {
+    std::vector<double> sorted(static_cast<std::size_t>(pre.cols()));
+    for (Index c = 0; c < pre.cols(); ++c) sorted[static_cast<std::size_t>(c)] = pre(r, c);
+    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+    return sorted[static_cast<std::size_t>(k - 1)];
+}
+
 }  // namespace
 
 TEST_CASE("Every activation learns to reconstruct", "[training]") {
@@ -239,12 +262,9 @@ TEST_CASE("Streamed inference selects from the pre-activations' definition", "[a
     // (encoder_stream.hpp), the last of each partial. Expected: pre = (x - b_dec) W_enc + b_enc
     // formed in double, each row's k largest by a full sort.
     const Index rows = 600, d_in = 40, d_sae = 1100, k = 7;
-    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, false}, 5);
-    model.mutable_b_enc() = sae::RowVector<float>::Random(d_sae) * 0.1f;
-    model.mutable_b_dec() = sae::RowVector<float>::Random(d_in);
+    sae::Autoencoder<float, sae::TopK> model = model_with_biases(d_in, d_sae, k, 5);
     const sae::Matrix<float> x = sae::Matrix<float>::Random(rows, d_in);
-    const Eigen::MatrixXd pre = ((x.cast<double>().rowwise() - model.b_dec().cast<double>()) * model.W_enc().cast<double>()).rowwise() +
-                                model.b_enc().cast<double>();
+    const Eigen::MatrixXd pre = exact_pre_activations(model, x);
     sae::SparseCode<float> code;
     model.encode_sparse(x, code);
     REQUIRE(code.rows() == rows);
@@ -252,15 +272,13 @@ TEST_CASE("Streamed inference selects from the pre-activations' definition", "[a
     int worst_rank = 0;
     double worst_value = 0.0;
     for (Index r = 0; r < rows; ++r) {
-        std::vector<double> sorted(static_cast<std::size_t>(d_sae));
-        for (Index c = 0; c < d_sae; ++c) sorted[static_cast<std::size_t>(c)] = pre(r, c);
-        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        const double kth = kth_largest_in_row(pre, r, k);
         int count = 0;
         for (sae::SparseCode<float>::InnerIterator it(code, r); it; ++it, ++count) {
             const double exact = pre(r, it.col());
             worst_value = std::max(worst_value, std::abs(exact - it.value()));
             // Chosen: at least as large as the exact k-th largest, up to float rounding.
-            if (exact < sorted[static_cast<std::size_t>(k - 1)] - 1e-4) ++worst_rank;
+            if (exact < kth - 1e-4) ++worst_rank;
         }
         CHECK(count == k);
     }
@@ -405,21 +423,16 @@ TEST_CASE("Inference centres x while packing it, with the same code and errors",
     // are centred while packed (PackedTileRows::pack_difference) and the short last block
     // through a stored x - b_dec. Expected: pre = (x - b_dec) W_enc + b_enc in double.
     const Index rows = 600, d_in = 40, d_sae = 1024, k = 9;
-    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, false}, 6);
-    model.mutable_b_enc() = sae::RowVector<float>::Random(d_sae) * 0.1f;
-    model.mutable_b_dec() = sae::RowVector<float>::Random(d_in);
+    sae::Autoencoder<float, sae::TopK> model = model_with_biases(d_in, d_sae, k, 6);
     const sae::Matrix<float> x = sae::Matrix<float>::Random(rows, d_in);
-    const Eigen::MatrixXd pre = ((x.cast<double>().rowwise() - model.b_dec().cast<double>()) * model.W_enc().cast<double>()).rowwise() +
-                                model.b_enc().cast<double>();
+    const Eigen::MatrixXd pre = exact_pre_activations(model, x);
     sae::SparseCode<float> code;
     model.encode_sparse(x, code);
     int wrong = 0;
     for (Index r = 0; r < rows; ++r) {
-        std::vector<double> sorted(static_cast<std::size_t>(d_sae));
-        for (Index c = 0; c < d_sae; ++c) sorted[static_cast<std::size_t>(c)] = pre(r, c);
-        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        const double kth = kth_largest_in_row(pre, r, k);
         for (sae::SparseCode<float>::InnerIterator it(code, r); it; ++it) {
-            wrong += pre(r, it.col()) < sorted[static_cast<std::size_t>(k - 1)] - 1e-4;
+            wrong += pre(r, it.col()) < kth - 1e-4;
             wrong += std::abs(pre(r, it.col()) - it.value()) > 1e-4;
         }
     }

@@ -235,7 +235,8 @@ public:
         eigen_assert(source.innerStride() == 1);
         using K = TileKernel<Scalar>;
         using Pack = std::conditional_t<holds_rows, typename K::PackRows, typename K::PackColumns>;
-        const Index panel = shape(holds_rows ? source.rows() : source.cols(), holds_rows ? source.cols() : source.rows(), blocking);
+        const Index panel =
+            shape(holds_rows ? source.rows() : source.cols(), holds_rows ? source.cols() : source.rows(), blocking);
         const Index kc = blocking.kc;
         const typename K::SourceMapper mapper(source.data(), source.outerStride());
         Pack pack_panel;
@@ -261,9 +262,9 @@ public:
         bool finite = true;
         for (Index p0 = 0; p0 < extent_; p0 += panel) {
             for (Index k2 = 0; k2 < depth_; k2 += kc) {
-                finite &= pack_row_differences(packed_.data() + offset(k2 / kc, p0 / panel), source.data() + p0 * source.outerStride() + k2,
-                                               source.outerStride(), row_offset.data() + k2, std::min(kc, depth_ - k2),
-                                               std::min(panel, extent_ - p0));
+                finite &= pack_row_differences(packed_.data() + offset(k2 / kc, p0 / panel),
+                                               source.data() + p0 * source.outerStride() + k2, source.outerStride(),
+                                               row_offset.data() + k2, std::min(kc, depth_ - k2), std::min(panel, extent_ - p0));
             }
         }
         return finite;
