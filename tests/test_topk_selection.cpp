@@ -106,6 +106,17 @@ void check_running_selection(std::uint64_t seed) {
         for (Index r = 0; r < rows; ++r) top.emit_row(r, out);
         sae::SparseCode<Scalar> code;
         out.finish(code);
+        // The same rows written in place (as encode_streamed writes TopK codes), by two
+        // writers in reverse row order, then closed up: the same code.
+        sae::SparseCode<Scalar> in_place;
+        sae::open_bounded_rows(in_place, rows, cols, k);
+        sae::BoundedRowsWriter<Scalar> lower(in_place, 0, 4, k), upper(in_place, 4, rows - 4, k);
+        for (Index r = 4; r < rows; ++r) top.emit_row(r, upper);
+        for (Index r = 0; r < 4; ++r) top.emit_row(r, lower);
+        sae::close_bounded_rows(in_place, k);
+        CHECK(in_place.nonZeros() == code.nonZeros());
+        CHECK(in_place.isCompressed());
+        for (Index r = 0; r < rows; ++r) CHECK(code_row(in_place, r) == code_row(code, r));
         for (Index r = 0; r < rows; ++r) {
             INFO("trial " << trial << ": cols " << cols << ", k " << k << ", relu " << relu << ", chunk " << chunk << ", row " << r);
             const auto expected = expected_row(data[static_cast<std::size_t>(r)], k, relu);
@@ -124,6 +135,41 @@ void check_running_selection(std::uint64_t seed) {
 TEST_CASE("RunningTopK keeps each row's k largest, lower columns first on ties", "[topk][selection]") {
     check_running_selection<float>(1);
     check_running_selection<double>(2);
+}
+
+TEST_CASE("Rows written in place with a bound are closed up into a compressed code", "[topk][selection]") {
+    // Bound 3, four rows: {1: 0.5, 4: -2}, {}, {0: 1, 2: 2, 5: 3}, {3: 7}, written by two
+    // writers (rows 2-3 first). Expected, compressed by hand: outer 0 2 2 5 6.
+    sae::SparseCode<float> code = sae::Matrix<float>::Ones(2, 2).sparseView();  // storage to reuse
+    sae::open_bounded_rows(code, 4, 6, 3);
+    const int cols_0[] = {1, 4}, cols_2[] = {0, 2, 5}, cols_3[] = {3};
+    const float values_0[] = {0.5f, -2.0f}, values_2[] = {1.0f, 2.0f, 3.0f}, values_3[] = {7.0f};
+    sae::BoundedRowsWriter<float> first(code, 0, 2, 3), second(code, 2, 2, 3);
+    CHECK(second.rows() == 2);
+    second.append(cols_2, values_2, 2);
+    second.append(cols_2 + 2, values_2 + 2, 1);  // a row may come in pieces
+    second.end_row();
+    second.append(cols_3, values_3, 1);
+    second.end_row();
+    first.append(cols_0, values_0, 2);
+    first.end_row();
+    first.end_row();
+    sae::close_bounded_rows(code, 3);
+    REQUIRE(code.isCompressed());
+    REQUIRE(code.nonZeros() == 6);
+    CHECK(std::vector<int>(code.outerIndexPtr(), code.outerIndexPtr() + 5) == std::vector<int>{0, 2, 2, 5, 6});
+    CHECK(std::vector<int>(code.innerIndexPtr(), code.innerIndexPtr() + 6) == std::vector<int>{1, 4, 0, 2, 5, 3});
+    CHECK(std::vector<float>(code.valuePtr(), code.valuePtr() + 6) == std::vector<float>{0.5f, -2.0f, 1.0f, 2.0f, 3.0f, 7.0f});
+    CHECK(code.coeff(2, 5) == 3.0f);
+
+    // More entries than the bound would run into the next row's: refused.
+    sae::open_bounded_rows(code, 2, 6, 2);
+    sae::BoundedRowsWriter<float> writer(code, 0, 2, 2);
+    CHECK_THROWS_WITH(writer.append(cols_2, values_2, 3), Catch::Contains("row 0") && Catch::Contains("bound of 2"));
+    writer.append(cols_2, values_2, 1);
+    CHECK_THROWS_AS(writer.append(cols_2 + 1, values_2 + 1, 2), sae::error);
+    // A code too large for int indices is refused before anything is allocated.
+    CHECK_THROWS_AS(sae::open_bounded_rows(code, Index(1) << 30, 6, 4), sae::shape_error);
 }
 
 TEST_CASE("Long similar rows: the sampled starting threshold never drops a winner", "[topk][selection]") {

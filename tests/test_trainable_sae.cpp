@@ -317,6 +317,68 @@ TEST_CASE("Streamed inference selects from the pre-activations' definition", "[a
     CHECK((sae::Matrix<float>(small) - sae::Matrix<float>(first).topRows(10)).cwiseAbs().maxCoeff() < 1e-5f);
 }
 
+TEST_CASE("A TopK code with short rows is written in place and closed up", "[autoencoder][topk]") {
+    // TopK with ReLU keeps a row's k largest only where they are positive. b_enc = -t,
+    // t the median over rows of the third largest pre-activation (b_enc = 0): rows hold
+    // 0 to k entries, in all three blocks of 600 rows, so the in-place code
+    // (BoundedRowsWriter, row r at entry r * k) must be closed up row by row. Expected:
+    // pre formed in double; a row holds its entries above 0 among its k largest.
+    const Index rows = 600, d_in = 40, d_sae = 1100, k = 7;
+    sae::Autoencoder<float, sae::TopK> model({d_in, d_sae}, {k, true}, 8);
+    const sae::Matrix<float> x = sae::Matrix<float>::Random(rows, d_in);
+    std::vector<double> third;
+    const Eigen::MatrixXd unbiased = exact_pre_activations(model, x);
+    for (Index r = 0; r < rows; ++r) third.push_back(kth_largest_in_row(unbiased, r, 3));
+    std::nth_element(third.begin(), third.begin() + rows / 2, third.end());
+    model.mutable_b_enc().setConstant(static_cast<float>(-third[static_cast<std::size_t>(rows / 2)]));
+    const Eigen::MatrixXd pre = exact_pre_activations(model, x);
+    sae::SparseCode<float> code;
+    model.encode_sparse(x, code);
+    REQUIRE(code.isCompressed());
+    std::vector<int> rows_with(static_cast<std::size_t>(k + 1), 0);
+    Index total = 0;
+    int wrong = 0, unclear = 0;
+    for (Index r = 0; r < rows; ++r) {
+        const double kth = kth_largest_in_row(pre, r, k);
+        int expected = 0, count = 0, within_rounding = 0;
+        for (Index c = 0; c < d_sae; ++c) {
+            expected += pre(r, c) > 0.0 && pre(r, c) >= kth;
+            within_rounding += pre(r, c) > -1e-4 && pre(r, c) >= kth;
+        }
+        // A row float might order otherwise (a kept value near 0, or the k-th near the
+        // next) is not held to the double definition's count.
+        const bool clear = within_rounding == expected && kth - kth_largest_in_row(pre, r, k + 1) >= 1e-4;
+        unclear += !clear;
+        for (sae::SparseCode<float>::InnerIterator it(code, r); it; ++it, ++count) {
+            wrong += it.value() <= 0.0f || pre(r, it.col()) < kth - 1e-4 || std::abs(pre(r, it.col()) - it.value()) > 1e-4;
+        }
+        wrong += clear && count != expected;
+        ++rows_with[static_cast<std::size_t>(std::min<Index>(count, k))];
+        total += count;
+    }
+    CHECK(unclear < rows / 50);
+    CHECK(wrong == 0);
+    CHECK(code.nonZeros() == total);
+    CHECK(code.outerIndexPtr()[rows] == total);
+    INFO("rows by entries 0.." << k << ": " << Eigen::Map<Eigen::VectorXi>(rows_with.data(), k + 1).transpose());
+    CHECK(rows_with[0] > 0);
+    CHECK(rows_with[1] + rows_with[2] + rows_with[3] > 0);
+    CHECK(rows_with[static_cast<std::size_t>(k)] > 0);
+
+    // A call that throws leaves the caller's code as it was (the code is made aside).
+    sae::Matrix<float> bad = x;
+    bad(450, 0) = std::numeric_limits<float>::quiet_NaN();
+    const sae::Matrix<float> before = sae::Matrix<float>(code);
+    CHECK_THROWS_AS(model.encode_sparse(bad, code), sae::numeric_error);
+    CHECK(code.nonZeros() == total);
+    CHECK(sae::Matrix<float>(code) == before);
+    // An empty batch gives an empty code of d_sae columns.
+    model.encode_sparse(x.topRows(0), code);
+    CHECK(code.rows() == 0);
+    CHECK(code.cols() == d_sae);
+    CHECK(code.nonZeros() == 0);
+}
+
 // ---- micro-batches (TrainingConfig::micro_batch_rows) ---------------------------------
 
 namespace {

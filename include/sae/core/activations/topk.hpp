@@ -105,8 +105,10 @@ public:
         if (sizes_[static_cast<std::size_t>(row)] > k_) cut(row);
     }
 
-    /// Append the kept entries of `row` to `out` (increasing columns) and end the row.
-    void emit_row(Index row, SparseCodeBuilder<Scalar>& out) {
+    /// Append the kept entries of `row` to `out` (increasing columns) and end the row;
+    /// `out` is a SparseCodeBuilder or a BoundedRowsWriter (at most k entries per row).
+    template <class Rows>
+    void emit_row(Index row, Rows& out) {
         if (sizes_[static_cast<std::size_t>(row)] > k_) cut(row);
         const Scalar* kept_values = values_.data() + row * stride_;
         const int* kept_cols = cols_.data() + row * stride_;
@@ -492,9 +494,13 @@ public:
             if (last) selection.settle_row(r);
         }
     }
-    void finish_rows(RowSelection& selection, SparseCodeBuilder<Scalar>& out) const {
+    /// `out`: a SparseCodeBuilder, or a BoundedRowsWriter with bound row_entry_bound().
+    template <class Rows>
+    void finish_rows(RowSelection& selection, Rows& out) const {
         for (Index r = 0; r < out.rows(); ++r) selection.emit_row(r, out);
     }
+    /// A row of the code holds at most this many entries (ties go to the lower column).
+    Index row_entry_bound() const { return config_.k; }
 
     RowVector<Scalar>& parameter() { return no_parameter_; }
     const RowVector<Scalar>& parameter() const { return no_parameter_; }
