@@ -322,8 +322,9 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
     if constexpr (bounded) {
         bound = activation.row_entry_bound();
         open_bounded_rows(in_place, rows, d_sae, bound);
+    } else if (blocks == 0) {
+        parts[0].start(0, d_sae);
     }
-    if (blocks == 0) parts[0].start(0, d_sae);
     const auto start_block = [&](const StreamBlock& block) {
         activation.start_rows(selections[stream_state_index(block)], block.count);
         if constexpr (rows_in_place) {
