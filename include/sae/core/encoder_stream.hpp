@@ -271,7 +271,7 @@ struct EncodeWorkspace {
     std::vector<Matrix<Scalar>> tiles;  ///< per thread slot
     std::vector<Matrix<Scalar>> copies;  ///< per (slot, position): stream_state_index; x's rows, where x is not row major
     std::vector<typename Activation::RowSelection> selections;  ///< per (slot, position)
-    std::vector<SparseCodeBuilder<Scalar>> parts;  ///< per block of rows, for rows of no bounded size
+    std::vector<SparseCodeBuilder<Scalar>> parts;  ///< per block of rows, for rows of no bounded size (none otherwise)
     SparseCode<Scalar> code;  ///< written in place (BoundedRowsWriter), then swapped with the caller's
 
     void prepare(std::size_t threads, std::size_t blocks) {
@@ -311,7 +311,10 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
     const Index rows = x.rows(), d_sae = W_enc.cols();
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     thread_local EncodeWorkspace<Scalar, Activation> workspace;
-    workspace.prepare(static_cast<std::size_t>(available_threads()), static_cast<std::size_t>(std::max<Index>(blocks, 1)));
+    constexpr bool bounded = bounds_row_entries<Activation>::value;
+    // Per-block builders serve only the join; a bounded code is written in place.
+    workspace.prepare(static_cast<std::size_t>(available_threads()),
+                      bounded ? 0 : static_cast<std::size_t>(std::max<Index>(blocks, 1)));
     // References, not `workspace` itself, go into the callbacks: a thread_local named
     // inside them would be the worker thread's own (empty) one.
     std::vector<Matrix<Scalar>>& copies = workspace.copies;
@@ -319,7 +322,6 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
     std::vector<typename Activation::RowSelection>& selections = workspace.selections;
     std::vector<SparseCodeBuilder<Scalar>>& parts = workspace.parts;
     SparseCode<Scalar>& in_place = workspace.code;
-    constexpr bool bounded = bounds_row_entries<Activation>::value;
     Index bound = 0;
     if constexpr (bounded) {
         bound = activation.row_entry_bound();
