@@ -172,6 +172,71 @@ TEST_CASE("Rows written in place with a bound are closed up into a compressed co
     CHECK_THROWS_AS(sae::open_bounded_rows(code, Index(1) << 30, 6, 4), sae::shape_error);
 }
 
+/// The hand example above, through RowBlockCode: rows 0-1 in block 0 and rows 2-3 in
+/// block 1, filled block 1 first; returns the code.
+template <bool Bounded>
+sae::SparseCode<float> four_rows_in_two_blocks() {
+    const int cols_0[] = {1, 4}, cols_2[] = {0, 2, 5}, cols_3[] = {3};
+    const float values_0[] = {0.5f, -2.0f}, values_2[] = {1.0f, 2.0f, 3.0f}, values_3[] = {7.0f};
+    sae::SparseCode<float> code = sae::Matrix<float>::Ones(2, 2).sparseView();
+    sae::RowBlockCode<float, Bounded> assembly;
+    assembly.open(code, 4, 6, 2, 3);
+    assembly.fill(1, 2, 2, [&](auto& out) {
+        CHECK(out.rows() == 2);
+        out.append(cols_2, values_2, 3);
+        out.end_row();
+        out.append(cols_3, values_3, 1);
+        out.end_row();
+    });
+    assembly.fill(0, 0, 2, [&](auto& out) {
+        out.append(cols_0, values_0, 2);
+        out.end_row();
+        out.end_row();
+    });
+    assembly.close();
+    return code;
+}
+
+TEMPLATE_TEST_CASE_SIG("RowBlockCode assembles blocks filled in any order, in place or joined", "[topk][selection]",
+                       ((bool Bounded), Bounded), true, false) {
+    const sae::SparseCode<float> code = four_rows_in_two_blocks<Bounded>();
+    REQUIRE(code.isCompressed());
+    REQUIRE(code.rows() == 4);
+    REQUIRE(code.cols() == 6);
+    REQUIRE(code.nonZeros() == 6);
+    CHECK(std::vector<int>(code.outerIndexPtr(), code.outerIndexPtr() + 5) == std::vector<int>{0, 2, 2, 5, 6});
+    CHECK(std::vector<int>(code.innerIndexPtr(), code.innerIndexPtr() + 6) == std::vector<int>{1, 4, 0, 2, 5, 3});
+    CHECK(std::vector<float>(code.valuePtr(), code.valuePtr() + 6) == std::vector<float>{0.5f, -2.0f, 1.0f, 2.0f, 3.0f, 7.0f});
+
+    // No rows, no blocks: an empty code of the given width.
+    sae::SparseCode<float> empty = code;
+    sae::RowBlockCode<float, Bounded> assembly;
+    assembly.open(empty, 0, 6, 0, 3);
+    assembly.close();
+    CHECK(empty.rows() == 0);
+    CHECK(empty.cols() == 6);
+    CHECK(empty.nonZeros() == 0);
+}
+
+TEST_CASE("RowBlockCode without a bound takes rows of any length", "[topk][selection]") {
+    const int cols[] = {0, 1, 2, 3, 4};
+    const float values[] = {1, 2, 3, 4, 5};
+    sae::SparseCode<float> code;
+    sae::RowBlockCode<float, false> assembly;
+    assembly.open(code, 3, 5, 3, 0);
+    for (Index block : {2, 0, 1}) {
+        assembly.fill(block, block, 1, [&](auto& out) {
+            out.append(cols, values, 2 * block + 1);  // rows of 1, 3 and 5 entries
+            out.end_row();
+        });
+    }
+    assembly.close();
+    REQUIRE(code.nonZeros() == 9);
+    CHECK(std::vector<int>(code.outerIndexPtr(), code.outerIndexPtr() + 4) == std::vector<int>{0, 1, 4, 9});
+    CHECK(code.coeff(2, 4) == 5.0f);
+    CHECK(code.coeff(1, 3) == 0.0f);
+}
+
 TEST_CASE("Long similar rows: the sampled starting threshold never drops a winner", "[topk][selection]") {
     // Rows of 3000 values with k = 32 start from a sampled threshold, and later rows try
     // the previous row's first; rows alternate between two scales so that the reused

@@ -46,11 +46,23 @@ template <class Act>
 struct streams_rows<Act, std::enable_if_t<Act::selects_rows_independently>> : std::true_type {};
 
 /// Streamed activations whose rows hold at most `row_entry_bound()` entries (TopK: k):
-/// encode_streamed writes their rows straight into the code (BoundedRowsWriter).
+/// encode_streamed and training's forward pass write their rows straight into the code
+/// (RowBlockCode, sparse_code_builder.hpp).
 template <class Act, class = void>
 struct bounds_row_entries : std::false_type {};
 template <class Act>
 struct bounds_row_entries<Act, std::void_t<decltype(std::declval<const Act&>().row_entry_bound())>> : std::true_type {};
+
+/// The activation's row_entry_bound(), or 0 for one without a bound.
+template <class Act>
+Index row_entry_bound_of(const Act& activation) {
+    if constexpr (bounds_row_entries<Act>::value) {
+        return activation.row_entry_bound();
+    } else {
+        static_cast<void>(activation);
+        return 0;
+    }
+}
 
 /// The per-thread selection state of a streamed activation (a placeholder otherwise).
 template <class Act, bool = streams_rows<Act>::value>
@@ -271,21 +283,20 @@ struct EncodeWorkspace {
     std::vector<Matrix<Scalar>> tiles;  ///< per thread slot
     std::vector<Matrix<Scalar>> copies;  ///< per (slot, position): stream_state_index; x's rows, where x is not row major
     std::vector<typename Activation::RowSelection> selections;  ///< per (slot, position)
-    std::vector<SparseCodeBuilder<Scalar>> parts;  ///< per block of rows, for rows of no bounded size (none otherwise)
-    SparseCode<Scalar> code;  ///< written in place (BoundedRowsWriter), then swapped with the caller's
+    RowBlockCode<Scalar, bounds_row_entries<Activation>::value> assembly;  ///< builds `code`
+    SparseCode<Scalar> code;  ///< the code being made, then swapped with the caller's
 
-    void prepare(std::size_t threads, std::size_t blocks) {
+    void prepare(std::size_t threads) {
         const std::size_t states = threads * static_cast<std::size_t>(stream_group_blocks);
         if (tiles.size() < threads) tiles.resize(threads);
         if (selections.size() < states) {
             copies.resize(states);
             selections.resize(states);
         }
-        parts.resize(blocks);
     }
-    void release_large_parts(Index entries) {
+    void release_large_code(Index entries) {
         if (entries <= kept_code_entries) return;
-        std::vector<SparseCodeBuilder<Scalar>>().swap(parts);
+        assembly.release_builders();
         SparseCode<Scalar>().swap(code);
     }
 };
@@ -297,8 +308,8 @@ struct EncodeWorkspace {
 /// O(threads * stream_group_blocks * stream_block_rows * d_in) scratch besides the code
 /// (kept by the calling thread for its next call, EncodeWorkspace); nothing of size
 /// [batch, d_sae] or [batch, d_in]. A TopK code (at most k entries per row) is written in
-/// place, row r from entry r * k (BoundedRowsWriter): at 256 -> 512 the per-block buffers
-/// and their copy into the code cost 3% of an encode of 10,000 rows. It is made in the
+/// place, row r from entry r * k (RowBlockCode): at 256 -> 512 per-block buffers and
+/// their copy into the code cost 3% of an encode of 10,000 rows. The code is made in the
 /// workspace and swapped with `code` at the end, so a call that throws leaves `code` as
 /// it was.
 template <class Scalar, class Activation, class Derived>
@@ -311,24 +322,14 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
     const Index rows = x.rows(), d_sae = W_enc.cols();
     const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     thread_local EncodeWorkspace<Scalar, Activation> workspace;
-    constexpr bool bounded = bounds_row_entries<Activation>::value;
-    // Per-block builders serve only the join; a bounded code is written in place.
-    workspace.prepare(static_cast<std::size_t>(available_threads()),
-                      bounded ? 0 : static_cast<std::size_t>(std::max<Index>(blocks, 1)));
+    workspace.prepare(static_cast<std::size_t>(available_threads()));
     // References, not `workspace` itself, go into the callbacks: a thread_local named
     // inside them would be the worker thread's own (empty) one.
     std::vector<Matrix<Scalar>>& copies = workspace.copies;
     std::vector<Matrix<Scalar>>& tiles = workspace.tiles;
     std::vector<typename Activation::RowSelection>& selections = workspace.selections;
-    std::vector<SparseCodeBuilder<Scalar>>& parts = workspace.parts;
-    SparseCode<Scalar>& in_place = workspace.code;
-    Index bound = 0;
-    if constexpr (bounded) {
-        bound = activation.row_entry_bound();
-        open_bounded_rows(in_place, rows, d_sae, bound);
-    } else if (blocks == 0) {
-        parts[0].start(0, d_sae);
-    }
+    auto& assembly = workspace.assembly;
+    assembly.open(workspace.code, rows, d_sae, blocks, row_entry_bound_of(activation));
     const auto start_block = [&](const StreamBlock& block) {
         activation.start_rows(selections[stream_state_index(block)], block.count);
         if constexpr (rows_in_place) {
@@ -350,23 +351,13 @@ void encode_streamed(const Eigen::MatrixBase<Derived>& x, const Matrix<Scalar>& 
         activation.select_chunk(selections[stream_state_index(block)], tile, c0);
     };
     const auto finish = [&](const StreamBlock& block) {
-        if constexpr (bounded) {
-            BoundedRowsWriter<Scalar> out(in_place, block.first, block.count, bound);
-            activation.finish_rows(selections[stream_state_index(block)], out);
-        } else {
-            SparseCodeBuilder<Scalar>& out = parts[static_cast<std::size_t>(block.block)];
-            out.start(block.count, d_sae);
-            activation.finish_rows(selections[stream_state_index(block)], out);
-        }
+        assembly.fill(block.block, block.first, block.count,
+                      [&](auto& out) { activation.finish_rows(selections[stream_state_index(block)], out); });
     };
     stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish, RowCentring<Scalar>{&b_dec, where});
-    if constexpr (bounded) {
-        close_bounded_rows(in_place, bound);
-        code.swap(in_place);
-    } else {
-        join_code_blocks(parts, d_sae, code);
-    }
-    workspace.release_large_parts(code.nonZeros());
+    assembly.close();
+    code.swap(workspace.code);
+    workspace.release_large_code(code.nonZeros());
 }
 
 }  // namespace sae::detail

@@ -186,8 +186,9 @@ struct StreamScratch {
     std::vector<Matrix<Scalar>> tiles;                    ///< per thread: [stream_block_rows, stream_chunk_cols]
     std::vector<RunningTopK<Scalar>> aux_selections;      ///< per (thread, group position): stream_state_index
     std::vector<std::size_t> next_dead;                   ///< per (thread, group position): next dead latent to offer
-    std::vector<SparseCodeBuilder<Scalar>> code_blocks;   ///< per row block
-    std::vector<SparseCodeBuilder<Scalar>> aux_blocks;    ///< per row block
+    RowBlockCode<Scalar, true> bounded_code;              ///< builds the code of a row-bounded activation (TopK)
+    RowBlockCode<Scalar, false> unbounded_code;           ///< builds the code of any other streamed one
+    RowBlockCode<Scalar, true> aux_code;                  ///< builds the AuxK code (at most aux_k per row)
     std::vector<double> squared_error;                    ///< per row block
     std::vector<double> aux_squared_error;                ///< per row block
     Matrix<Scalar> d_x_hat_sums;                          ///< per row block: column sums of dL/dx_hat
@@ -241,8 +242,6 @@ void resize_scratch(StreamScratch<Scalar>& scratch, Index blocks, int threads) {
     const std::size_t states = t * static_cast<std::size_t>(stream_group_blocks);
     if (scratch.aux_selections.size() < states) scratch.aux_selections.resize(states);
     if (scratch.next_dead.size() < states) scratch.next_dead.resize(states);
-    scratch.code_blocks.resize(b);
-    scratch.aux_blocks.resize(b);
     scratch.squared_error.assign(b, 0.0);
     scratch.aux_squared_error.assign(b, 0.0);
 }
@@ -259,6 +258,7 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     StreamScratch<Scalar>& scratch = cache.scratch;
     const std::vector<Index>& dead = scratch.dead_latents;
     const bool with_aux = aux_k > 0;
+    const Index blocks = (rows + stream_block_rows - 1) / stream_block_rows;
     const Matrix<Scalar>& W_enc = model.W_enc();
     const RowVector<Scalar>& b_enc = model.b_enc();
     const Activation& activation = model.activation();
@@ -267,11 +267,21 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     std::vector<Selection>& selections = scratch.selections.template get<std::vector<Selection>>();
     const std::size_t states = static_cast<std::size_t>(threads) * static_cast<std::size_t>(stream_group_blocks);
     if (selections.size() < states) selections.resize(states);
+    constexpr bool bounded = bounds_row_entries<Activation>::value;
+    auto& code = [&]() -> auto& {
+        if constexpr (bounded) {
+            return scratch.bounded_code;
+        } else {
+            return scratch.unbounded_code;
+        }
+    }();
     if constexpr (streamed) {
         cache.pre.resize(rows, 0);
+        code.open(cache.code, rows, d_sae, blocks, row_entry_bound_of(activation));
     } else {
         cache.pre.resize(rows, d_sae);
     }
+    if (with_aux) scratch.aux_code.open(cache.aux_code, rows, d_sae, blocks, aux_k);
 
     const auto start_block = [&](const StreamBlock& block) {
         cache.centered.middleRows(block.first, block.count) = x.middleRows(block.first, block.count).rowwise() - model.b_dec();
@@ -300,20 +310,19 @@ void encode_stream(const Autoencoder<Scalar, Act>& model, const ConstMatrixRef<S
     };
     const auto finish = [&](const StreamBlock& block) {
         if constexpr (streamed) {
-            SparseCodeBuilder<Scalar>& out = scratch.code_blocks[static_cast<std::size_t>(block.block)];
-            out.start(block.count, d_sae);
-            activation.finish_rows(selections[stream_state_index(block)], out);
+            code.fill(block.block, block.first, block.count,
+                      [&](auto& out) { activation.finish_rows(selections[stream_state_index(block)], out); });
         }
         if (with_aux) {
             RunningTopK<Scalar>& aux = scratch.aux_selections[stream_state_index(block)];
-            SparseCodeBuilder<Scalar>& out = scratch.aux_blocks[static_cast<std::size_t>(block.block)];
-            out.start(block.count, d_sae);
-            for (Index r = 0; r < block.count; ++r) aux.emit_row(r, out);
+            scratch.aux_code.fill(block.block, block.first, block.count, [&](auto& out) {
+                for (Index r = 0; r < block.count; ++r) aux.emit_row(r, out);
+            });
         }
     };
     stream_pre_activations<Scalar>(rows, W_enc, b_enc, start_block, tile_of, consume, finish);
-    if constexpr (streamed) join_code_blocks(scratch.code_blocks, d_sae, cache.code);
-    if (with_aux) join_code_blocks(scratch.aux_blocks, d_sae, cache.aux_code);
+    if constexpr (streamed) code.close();
+    if (with_aux) scratch.aux_code.close();
 }
 
 /// Pass 2: dL/dx_hat (through x_hat), dL/df on the code, and the AuxK error and dL/dpre on its

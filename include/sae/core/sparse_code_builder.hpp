@@ -8,11 +8,13 @@
 /// Why: activation functions know each row's active set at once; pushing whole rows
 /// avoids Eigen's generic insertion (and its per-element binary searches).
 ///
-/// `join_code_blocks` assembles one code from builders that each hold a consecutive block
-/// of rows (built on different threads), in block order. Where every row has at most
-/// `bound` entries (TopK: k), `BoundedRowsWriter` writes rows straight into the code
-/// instead, row r at entry r * bound, and `close_bounded_rows` closes the gaps that
-/// short rows leave: no per-block buffers, and no copy when every row is full.
+/// `RowBlockCode` is how every code made in blocks of rows on the threads is assembled
+/// (the streamed encode, training's forward pass, TopK over dense pre-activations). Where
+/// every row has at most `bound` entries (TopK: k), `BoundedRowsWriter` writes rows
+/// straight into the code, row r at entry r * bound, and `close_bounded_rows` closes the
+/// gaps that short rows leave: no per-block buffers, and no copy when every row is full.
+/// Otherwise (ReLU + L1: any number per row) each block fills a builder of its own and
+/// `join_code_blocks` copies them into the code, in block order.
 
 #include "parallel.hpp"
 #include "types.hpp"
@@ -197,5 +199,62 @@ void close_bounded_rows(SparseCode<Scalar>& code, Index bound) {
     }
     code.resizeNonZeros(offset);
 }
+
+/// A code of consecutive blocks of rows that are filled in any order, concurrently:
+///   open(code, rows, cols, blocks, bound); fill(block, first, count, f) once per block
+///   (any thread; f(out) writes rows first .. first + count - 1 through out's append /
+///   end_row / rows); close().
+/// With `Bounded` (every row holds at most `bound` entries) `out` is a BoundedRowsWriter
+/// into the code itself; without, the block's own SparseCodeBuilder, joined by close().
+/// `code` must not be touched between open and close. The builders are kept for the next
+/// code (release_builders frees them).
+template <class Scalar, bool Bounded>
+class RowBlockCode {
+public:
+    /// Starts `code` as [rows, cols] in `blocks` blocks. `bound` is used only when Bounded.
+    /// Throws: shape_error if rows * bound entries exceed a code's int indices (Bounded).
+    void open(SparseCode<Scalar>& code, Index rows, Index cols, Index blocks, Index bound) {
+        code_ = &code;
+        cols_ = cols;
+        bound_ = bound;
+        if constexpr (Bounded) {
+            open_bounded_rows(code, rows, cols, bound);
+        } else {
+            builders_.resize(static_cast<std::size_t>(std::max<Index>(blocks, 1)));
+            if (blocks == 0) builders_[0].start(0, cols);  // so the join gives a 0 x cols code
+        }
+    }
+
+    /// Calls fill(out) for block `block`, rows first .. first + count - 1.
+    template <class Fill>
+    void fill(Index block, Index first, Index count, Fill&& fill) {
+        if constexpr (Bounded) {
+            BoundedRowsWriter<Scalar> out(*code_, first, count, bound_);
+            fill(out);
+        } else {
+            SparseCodeBuilder<Scalar>& out = builders_[static_cast<std::size_t>(block)];
+            out.start(count, cols_);
+            fill(out);
+        }
+    }
+
+    /// Makes the code compressed; every block must have been filled.
+    void close() {
+        if constexpr (Bounded) {
+            close_bounded_rows(*code_, bound_);
+        } else {
+            join_code_blocks(builders_, cols_, *code_);
+        }
+    }
+
+    /// Frees the per-block builders (none exist when Bounded).
+    void release_builders() { std::vector<SparseCodeBuilder<Scalar>>().swap(builders_); }
+
+private:
+    SparseCode<Scalar>* code_ = nullptr;
+    Index cols_ = 0;
+    Index bound_ = 0;
+    std::vector<SparseCodeBuilder<Scalar>> builders_;  ///< per block; only without Bounded
+};
 
 }  // namespace sae

@@ -432,21 +432,22 @@ template <class Scalar>
 void select_top_k_per_row(const ConstMatrixRef<Scalar>& pre, Index k, bool relu, SparseCode<Scalar>& code) {
     const Index rows = pre.rows(), cols = pre.cols();
     const Index blocks = (rows + selection_block_rows - 1) / selection_block_rows;
-    std::vector<SparseCodeBuilder<Scalar>> parts(static_cast<std::size_t>(std::max<Index>(blocks, 1)));
-    if (blocks == 0) parts[0].start(0, cols);
+    const Index kept = std::min(k, cols);
+    RowBlockCode<Scalar, true> assembly;
+    assembly.open(code, rows, cols, blocks, kept);
     parallel_for(blocks, [&](Index b, int) {
         const Index first = b * selection_block_rows;
         const Index count = std::min(selection_block_rows, rows - first);
         RunningTopK<Scalar> top;
-        top.start(count, std::min(k, cols), relu);
-        SparseCodeBuilder<Scalar>& out = parts[static_cast<std::size_t>(b)];
-        out.start(count, cols, count * k);
-        for (Index r = 0; r < count; ++r) {
-            top.offer_row(r, pre.row(first + r).data(), cols, 0);
-            top.emit_row(r, out);
-        }
+        top.start(count, kept, relu);
+        assembly.fill(b, first, count, [&](auto& out) {
+            for (Index r = 0; r < count; ++r) {
+                top.offer_row(r, pre.row(first + r).data(), cols, 0);
+                top.emit_row(r, out);
+            }
+        });
     });
-    join_code_blocks(parts, cols, code);
+    assembly.close();
 }
 
 /// Fail with a config_error unless 1 <= k <= d_sae.
