@@ -14,8 +14,9 @@
 /// An activation streams when it declares `selects_rows_independently = true` and
 /// provides RowSelection, start_rows, select_chunk and finish_rows (see topk.hpp): a
 /// row's selection may not depend on any other row. One that also provides
-/// `row_entry_bound()` (at most that many entries per row) has its inference code written
-/// in place, so its finish_rows must also take a BoundedRowsWriter (a template, as TopK's).
+/// `row_entry_bound()` (at most that many entries per row) has its codes, in inference and
+/// in training, written in place (RowBlockCode), so its finish_rows must also take a
+/// BoundedRowsWriter (a template, as TopK's).
 
 #include "parallel.hpp"
 #include "sparse_code_builder.hpp"

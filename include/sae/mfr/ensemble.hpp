@@ -170,6 +170,8 @@ private:
     double couple(bool refresh, double weight) {
         std::vector<const Matrix<Scalar>*> decoders;
         std::vector<Matrix<Scalar>*> gradients;
+        decoders.reserve(members_.size());
+        gradients.reserve(members_.size());
         for (Member& member : members_) {
             decoders.push_back(&member.model().W_dec());
             gradients.push_back(&member.coupling_gradient_to_overwrite());

@@ -233,13 +233,16 @@ private:
     /// cosine matrix and its matching pair by pair.
     void rematch_stale_pairs(const std::vector<const Matrix<Scalar>*>& decoders, bool refresh) {
         std::vector<Index> stale;
-        std::vector<char> involved(decoders.size(), 0);
         for (std::size_t p = 0; p < pairs_.size(); ++p) {
             if (recorder_[p] < 0 || !(refresh || pairs_[p].a_to_b.a_index.empty())) continue;
             stale.push_back(static_cast<Index>(p));
-            involved[static_cast<std::size_t>(pairs_[p].a)] = involved[static_cast<std::size_t>(pairs_[p].b)] = 1;
         }
-        if (stale.empty()) return;
+        if (stale.empty()) return;  // a step between refreshes allocates nothing here
+        std::vector<char> involved(decoders.size(), 0);
+        for (Index p : stale) {
+            involved[static_cast<std::size_t>(pairs_[static_cast<std::size_t>(p)].a)] = 1;
+            involved[static_cast<std::size_t>(pairs_[static_cast<std::size_t>(p)].b)] = 1;
+        }
         terms_current_ = false;  // first: a failing rematch may leave some pairs changed
         // Finite decoders give finite unit directions (a row whose norm overflows becomes
         // zero) and so finite cosines: checking the n x d decoders here spares the
