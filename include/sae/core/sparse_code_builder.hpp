@@ -201,9 +201,9 @@ void close_bounded_rows(SparseCode<Scalar>& code, Index bound) {
 }
 
 /// A code of consecutive blocks of rows that are filled in any order, concurrently:
-///   open(code, rows, cols, blocks, bound); fill(block, first, count, f) once per block
-///   (any thread; f(out) writes rows first .. first + count - 1 through out's append /
-///   end_row / rows); close().
+///   open(code, rows, cols, blocks, bound); fill(block, first, count, write_rows) once per
+///   block (any thread; write_rows(out) writes rows first .. first + count - 1 through
+///   out's append / end_row / rows); close().
 /// With `Bounded` (every row holds at most `bound` entries) `out` is a BoundedRowsWriter
 /// into the code itself; without, the block's own SparseCodeBuilder, joined by close().
 /// `code` must not be touched between open and close. The builders are kept for the next
@@ -225,16 +225,16 @@ public:
         }
     }
 
-    /// Calls fill(out) for block `block`, rows first .. first + count - 1.
-    template <class Fill>
-    void fill(Index block, Index first, Index count, Fill&& fill) {
+    /// Calls write_rows(out) for block `block`, rows first .. first + count - 1.
+    template <class WriteRows>
+    void fill(Index block, Index first, Index count, WriteRows&& write_rows) {
         if constexpr (Bounded) {
             BoundedRowsWriter<Scalar> out(*code_, first, count, bound_);
-            fill(out);
+            write_rows(out);
         } else {
             SparseCodeBuilder<Scalar>& out = builders_[static_cast<std::size_t>(block)];
             out.start(count, cols_);
-            fill(out);
+            write_rows(out);
         }
     }
 
